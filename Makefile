@@ -1,0 +1,60 @@
+# The README's commands. `make lab` starts the course, `make test` runs every test.
+# Both create .venv on first use (only Python 3.11+ and make are needed).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+KERNEL := gradtools-course
+STAMP  := $(VENV)/.installed
+START  ?= lectures/01_linear_regression.ipynb
+# Tests and notebook execution run on the CPU, whatever the machine has.
+export JAX_PLATFORMS ?= cpu
+
+.PHONY: help install lab test unit notebooks release check-release grade bench clean
+
+help:
+	@echo "make lab        start the course in JupyterLab (installs into $(VENV) on first run)"
+	@echo "make test       run every test: unit tests, exercises in sync, nbval over the notebooks"
+	@echo "make notebooks  re-execute lectures/ and solutions/ and store their outputs"
+	@echo "make release    regenerate exercises/ from solutions/"
+	@echo "make bench      measure products and steps against one gradient; update README"
+	@echo "make clean      remove $(VENV) and caches"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	  "expected Python 3.11 or newer, got %d.%d: run make with PYTHON=python3.11 (or newer)" % v[:2])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) \
+	  --display-name "Python 3 (geometry of training)" >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	@if [ -n "$$CI" ]; then echo "CI is set: not starting JupyterLab"; exit 0; fi; \
+	root=""; if [ "$$(id -u)" = 0 ]; then root="--allow-root"; fi; \
+	$(VENV)/bin/jupyter lab $$root $(START)
+
+test: $(STAMP)
+	$(PY) -m course release --check
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 \
+	  --nbval --nbval-current-env --nbval-cell-timeout 300 tests lectures solutions
+
+unit: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider -n 2 tests
+
+notebooks: $(STAMP)
+	$(PY) -m course execute lectures/*.ipynb solutions/*.ipynb
+	$(PY) -m course release
+
+release: $(STAMP)
+	$(PY) -m course release
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --write-readme
+
+clean:
+	rm -rf $(VENV) .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

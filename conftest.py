@@ -1,0 +1,14 @@
+"""Repository-wide pytest settings, for nbval over lectures/ and solutions/.
+
+Stored notebook outputs are compared as text. Warnings on stderr (JAX, matplotlib) are not part of
+that comparison: they depend on library versions, not on what the lecture computes.
+"""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def pytest_collectstart(collector):
+    if collector.__class__.__name__ == "IPyNbFile":
+        collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)

@@ -1,0 +1,1 @@
+"""Course tooling: execute notebooks, release exercises, grade submissions (``python -m course``)."""
