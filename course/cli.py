@@ -1,11 +1,32 @@
-"""Command line of the course: ``python -m course <command>`` (also installed as ``course``)."""
+"""Command line of the course: ``python -m course <command>`` (also installed as ``course``).
+
+Commands (run from the repository root):
+
+  execute NB...        run notebooks in a fresh kernel and store their outputs (nbval reference)
+  release              regenerate exercises/ from solutions/;  --check: fail if stale or leaking
+  grade SUB... [DIR]   grade submissions with the hidden tests; --json, --csv PATH
+  list                 the syllabus: lectures, status, exercises and points
+
+Exit status: 0 on success (for grade: grading ran, whatever the scores), 1 when release --check
+finds a problem or release refuses to overwrite an edited file, 2 on a user error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Sequence
+
+
+class _UserError(Exception):
+    """A mistake in the command line or the files it names: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would exit itself; we return 2 from main
+        raise _UserError(f"{self.prog}: error: {message}")
 
 
 def _cmd_execute(args: argparse.Namespace) -> int:
@@ -18,22 +39,121 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from course import release
+
+    if args.check:
+        problems = release.check(args.source, args.dest)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"course release --check: {len(problems)} problem(s); run `python -m course release` "
+                  "and make sure no solution code is outside the markers", file=sys.stderr)
+            return 1
+        print(f"{args.dest} is up to date with {args.source}, and leaks no solution")
+        return 0
+    result = release.release(args.source, args.dest, force=args.force)
+    for path, why in result.refused:
+        print(f"course release: refusing to overwrite {path}: {why}; pass --force to overwrite it "
+              "(or move the file away first)", file=sys.stderr)
+    if result.refused:
+        return 1
+    for path in result.written:
+        print(f"wrote {path}")
+    for path in result.removed:
+        print(f"removed {path} (its solution notebook is gone)")
+    for path in result.kept:
+        print(f"kept {path}: it has no solution notebook but was edited; remove it by hand", file=sys.stderr)
+    print(f"released {len(result.written) + len(result.unchanged)} notebook(s) "
+          f"({len(result.written)} written, {len(result.unchanged)} unchanged)")
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from course import grade
+
+    for name in ("cell_timeout", "timeout"):
+        if getattr(args, name) <= 0:
+            raise _UserError(f"course grade: error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    progress = None if args.json or args.quiet else (lambda name: print(f"grading {name} ...", file=sys.stderr))
+    results = grade.grade_paths(
+        args.submissions,
+        solutions_dir=args.solutions,
+        solution=args.solution,
+        cell_timeout=args.cell_timeout,
+        total_timeout=args.timeout,
+        max_output=args.max_output,
+        progress=progress,
+    )
+    if args.csv:
+        grade.write_csv(results, args.csv)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        print(grade.format_table(results))
+        if args.csv:
+            print(f"gradebook written to {args.csv}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from course.syllabus import format_syllabus, load_syllabus
+
+    print(format_syllabus(load_syllabus(), root=args.root))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="course", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The argument parser of ``python -m course``."""
+    parser = _Parser(prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("execute", help="execute notebooks in place and store their outputs (nbval reference)")
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     p.set_defaults(func=_cmd_execute)
+
+    p = sub.add_parser("release", help="regenerate exercises/ from solutions/ (or --check it)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if exercises/ is stale or leaks a solution")
+    p.add_argument("--force", action="store_true", help="overwrite exercise notebooks edited since their release")
+    p.add_argument("--source", default="solutions", help="folder of solution notebooks (default solutions)")
+    p.add_argument("--dest", default="exercises", help="folder of exercise notebooks (default exercises)")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("grade", help="grade submitted notebooks with the hidden tests")
+    p.add_argument("submissions", nargs="+", help="submitted notebooks and/or folders of them")
+    p.add_argument("--solutions", default="solutions", help="folder of solution notebooks to match against (default solutions)")
+    p.add_argument("--solution", help="grade every submission against this solution notebook")
+    p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per submission, all cells (default 600)")
+    p.add_argument("--max-output", type=int, default=100_000, help="characters of output kept per cell (default 100000)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--csv", metavar="PATH", help="also write a CSV gradebook (one row per submission)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("list", help="the syllabus: lectures, status, exercises and points")
+    p.add_argument("--root", default=".", help="repository root holding solutions/ (default .)")
+    p.set_defaults(func=_cmd_list)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 check failed/refused, 2 user error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UserError as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"course {args.command}: error: {exc}", file=sys.stderr)
+    except _UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, IsADirectoryError, PermissionError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"course {args.command}: error: {message}", file=sys.stderr)
         return 2

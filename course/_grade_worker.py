@@ -1,0 +1,199 @@
+"""Run one graded notebook in a kernel and record each code cell's fate (a grader subprocess).
+
+Usage (by :mod:`course.grade` only): ``python -m course._grade_worker JOB.json``. The job names
+the notebook to run (already built by the grader), the kernel's working directory, the limits,
+and two files this process writes: the results (rewritten after every cell, so a parent that
+has to kill this process still gets what finished) and the process groups of the kernels it
+started (so the parent can kill those too).
+
+Each code cell ends ``ok``, ``error`` (with the exception's name and message), ``timeout``,
+``dead`` (the kernel died) or ``not run`` (with the reason). After a timeout or a kernel death the
+kernel is replaced by a fresh one, the cells that had finished (tests excepted) are replayed
+without recording, and execution goes on with the next cell.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+MAX_RESTARTS = 4
+TRUNCATED = "\n[... output truncated by the grader ...]\n"
+
+
+class _CappedClient(NotebookClient):
+    """A notebook client that keeps at most ``max_output`` characters of output per cell."""
+
+    def __init__(self, nb, *, max_output: int, **kw):
+        super().__init__(nb, **kw)
+        self._max_output = max_output
+        self._out_size: dict[int, int] = {}
+        self.truncated: set[int] = set()
+        self.last_reply = None
+
+    def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
+        msg_type = msg["msg_type"]
+        if msg_type == "error":
+            return super().output(outs, msg, display_id, cell_index)
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) if msg_type == "stream" else len(json.dumps(content.get("data", {})))
+        used = self._out_size.get(cell_index, 0)
+        self._out_size[cell_index] = used + size
+        if used + size <= self._max_output:
+            return super().output(outs, msg, display_id, cell_index)
+        if cell_index not in self.truncated:
+            self.truncated.add(cell_index)
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text=TRUNCATED))
+        return None
+
+
+def _seconds(x: float) -> int:
+    """nbclient wants whole seconds: round up, at least 1."""
+    return max(1, int(-(-x // 1)))
+
+
+def _reply_hook(client):
+    async def hook(cell, cell_index, execute_reply):
+        client.last_reply = execute_reply
+
+    return hook
+
+
+def run(job: dict) -> dict:
+    """Execute the job's notebook; return (and keep writing) the per-cell results."""
+    nb = nbformat.read(job["notebook"], as_version=4)
+    results_path = Path(job["results"])
+    kernels_path = Path(job["kernels"])
+    tests = set(job.get("tests", []))
+    cell_timeout = float(job["cell_timeout"])
+    total_timeout = float(job["total_timeout"])
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    start = time.monotonic()
+    deadline = start + total_timeout
+    code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+    state = {"cells": {}, "restarts": 0, "events": [], "seconds": 0.0, "finished": False}
+
+    def save():
+        state["seconds"] = round(time.monotonic() - start, 3)
+        tmp = results_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.replace(results_path)
+
+    def record(k, status, **info):
+        state["cells"][str(k)] = {"status": status, **info}
+        save()
+
+    def not_run(from_pos, reason):
+        for k in code[from_pos:]:
+            record(k, "not run", reason=reason)
+
+    done: list[int] = []  # cells that finished (ok or error), replayed after a restart
+    pos = 0
+    while pos < len(code):
+        client = _CappedClient(
+            nb,
+            max_output=int(job["max_output"]),
+            timeout=_seconds(cell_timeout),
+            kernel_name=job.get("kernel_name", "python3"),
+            allow_errors=True,
+            record_timing=False,
+            shutdown_kernel="immediate",
+            interrupt_on_timeout=False,
+            startup_timeout=max(30, min(120, int(total_timeout))),
+            resources={"metadata": {"path": job["cwd"]}},
+        )
+        client.on_cell_executed = _reply_hook(client)
+        restart_reason = None
+        try:
+            with client.setup_kernel():
+                prov = getattr(client.km, "provisioner", None)
+                pgid = getattr(prov, "pgid", None) or getattr(prov, "pid", None)
+                if pgid:
+                    with kernels_path.open("a") as fh:
+                        fh.write(f"{pgid}\n")
+                if state["restarts"]:
+                    for k in list(done):
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise TimeoutError("total")
+                        client.timeout = _seconds(min(cell_timeout, remaining))
+                        client.execute_cell(copy.deepcopy(nb.cells[k]), k)
+                while pos < len(code):
+                    k = code[pos]
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("total")
+                    limit = _seconds(min(cell_timeout, remaining))
+                    client.timeout = limit
+                    client.last_reply = None
+                    t0 = time.monotonic()
+                    try:
+                        client.execute_cell(nb.cells[k], k)
+                    except CellTimeoutError:
+                        which = "per-cell" if limit >= cell_timeout else "total"
+                        record(k, "timeout", reason=f"timed out after {limit} s ({which} time limit)",
+                               seconds=round(time.monotonic() - t0, 3))
+                        pos += 1
+                        restart_reason = f"cell #{k} timed out"
+                        break
+                    except DeadKernelError:
+                        record(k, "dead", reason="the kernel died while running this cell",
+                               seconds=round(time.monotonic() - t0, 3))
+                        pos += 1
+                        restart_reason = f"the kernel died in cell #{k}"
+                        break
+                    content = (client.last_reply or {}).get("content", {})
+                    info = {"seconds": round(time.monotonic() - t0, 3)}
+                    if k in client.truncated:
+                        info["truncated"] = True
+                    if content.get("status") == "error":
+                        record(k, "error", ename=str(content.get("ename", "Error")),
+                               evalue=str(content.get("evalue", ""))[:500], **info)
+                    elif content.get("status") == "aborted":
+                        record(k, "error", ename="Aborted", evalue="the kernel aborted this cell", **info)
+                    else:
+                        record(k, "ok", **info)
+                    if k not in tests:
+                        done.append(k)
+                    pos += 1
+        except TimeoutError:
+            not_run(pos, f"total time limit of {total_timeout:.0f} s reached")
+            break
+        except (CellTimeoutError, DeadKernelError) as exc:  # during the replay
+            state["events"].append(f"the fresh kernel could not replay the earlier cells: {type(exc).__name__}")
+            not_run(pos, "the kernel could not be restored after an earlier failure")
+            break
+        except Exception as exc:  # kernel failed to start, zmq trouble, ...
+            state["events"].append(f"kernel error: {type(exc).__name__}: {str(exc)[:200]}")
+            not_run(pos, f"kernel error ({type(exc).__name__})")
+            break
+        if restart_reason is not None and pos < len(code):
+            state["restarts"] += 1
+            if state["restarts"] > MAX_RESTARTS:
+                state["events"].append(f"{restart_reason}; gave up after {MAX_RESTARTS} restarts")
+                not_run(pos, f"the kernel was restarted {MAX_RESTARTS} times already")
+                break
+            state["events"].append(f"{restart_reason}; restarted the kernel and replayed {len(done)} earlier cells")
+    state["finished"] = True
+    save()
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    run(job)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

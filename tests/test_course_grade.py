@@ -1,0 +1,322 @@
+"""``python -m course grade``: matching, building, and one real crafted submission per robustness case.
+
+The crafted submissions live in tests/data/course/submissions/ (one per case, named after it).
+One folder run grades them all, plus the solution and the untouched released exercise, in the
+same run: each case's test then reads its row, which also shows the cases do not affect each other.
+"""
+
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import grade
+from course import notebooks as nbk
+from course.cli import main
+from course.release import release_notebook
+
+DATA = Path(__file__).parent / "data" / "course"
+SOLUTIONS = DATA / "solutions"
+SOLUTION = SOLUTIONS / "01_tiny.ipynb"
+SUBMISSIONS = DATA / "submissions"
+CELL_TIMEOUT = 5
+TOTAL_TIMEOUT = 60
+FULL = {"ex1_tests": 2, "ex2_tests": 3, "ex3_tests": 1}
+
+
+def _limits():
+    return ["--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TOTAL_TIMEOUT)]
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """Grade every crafted submission, the solution and the untouched exercise in one folder run."""
+    folder = tmp_path_factory.mktemp("submissions")
+    shutil.copytree(SUBMISSIONS, folder, dirs_exist_ok=True)
+    shutil.copy(SOLUTION, folder / "solution_01_tiny.ipynb")
+    released = release_notebook(nbformat.read(SOLUTION, as_version=4), "01_tiny")
+    (folder / "untouched_01_tiny.ipynb").write_text(nbk.dumps(released), encoding="utf-8")
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*.ipynb")}
+    gradebook = folder.parent / "gradebook.csv"
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        status = main(["grade", str(folder), "--solutions", str(SOLUTIONS), *_limits(), "--json", "--csv", str(gradebook)])
+    wall = time.perf_counter() - t0
+    report = json.loads(out.getvalue())
+    return {
+        "status": status, "report": report, "by_name": {r["submission"]: r for r in report},
+        "folder": folder, "before": before, "csv": gradebook, "wall": wall,
+    }
+
+
+def _row(folder_run, name):
+    r = folder_run["by_name"][name]
+    return r, {e["grade_id"]: e for e in r["exercises"]}
+
+
+def _points(ex):
+    return {g: e["points"] for g, e in ex.items()}
+
+
+@pytest.mark.slow
+def test_folder_run_exits_zero_and_grades_everything(folder_run):
+    assert folder_run["status"] == 0
+    names = set(folder_run["by_name"])
+    assert {"solution_01_tiny.ipynb", "untouched_01_tiny.ipynb", "bob/01_tiny.ipynb", "loop_01_tiny.ipynb"} <= names
+    assert len(names) == len(list(folder_run["folder"].rglob("*.ipynb")))
+    for r in folder_run["report"]:
+        assert r["max_total"] == sum(FULL.values())
+        assert r["seconds"] < TOTAL_TIMEOUT + 30, r["submission"]  # each within its time limit
+        for e in r["exercises"]:
+            assert set(e) == {"grade_id", "points", "max_points", "status", "reason"}
+            assert (e["points"] == e["max_points"]) == (e["status"] == "passed")
+            assert e["status"] == "passed" or e["reason"], e
+
+
+@pytest.mark.slow
+def test_solution_gets_full_marks(folder_run):
+    r, ex = _row(folder_run, "solution_01_tiny.ipynb")
+    assert _points(ex) == FULL and r["total"] == 6
+
+
+@pytest.mark.slow
+def test_untouched_exercise_gets_zero_without_crashing(folder_run):
+    r, ex = _row(folder_run, "untouched_01_tiny.ipynb")
+    assert r["total"] == 0
+    for e in ex.values():
+        assert e["status"] == "failed" and e["reason"].startswith("NotImplementedError"), e
+
+
+@pytest.mark.slow
+def test_infinite_loop_times_out_and_the_rest_is_graded(folder_run):
+    r, ex = _row(folder_run, "loop_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 2, "ex2_tests": 0, "ex3_tests": 1}
+    assert "timed out after 5 s" in ex["ex2_tests"]["reason"]
+    assert any("restarted the kernel" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_sys_exit_is_an_ordinary_error(folder_run):
+    r, ex = _row(folder_run, "sysexit_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 0, "ex2_tests": 3, "ex3_tests": 1}
+    assert ex["ex1_tests"]["reason"] == "SystemExit: giving up"
+    assert any("SystemExit" in n and "grading went on" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_os_exit_kills_the_kernel_and_grading_goes_on(folder_run):
+    r, ex = _row(folder_run, "osexit_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 2, "ex2_tests": 0, "ex3_tests": 1}
+    assert "the kernel died" in ex["ex2_tests"]["reason"]
+
+
+@pytest.mark.slow
+def test_kernel_crash_in_a_test_scores_zero_there_only(folder_run):
+    r, ex = _row(folder_run, "crash_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 0, "ex2_tests": 3, "ex3_tests": 1}
+    assert ex["ex1_tests"]["status"] == "kernel died"
+    assert any("the kernel died" in n and "restarted" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_errors_in_non_exercise_cells_are_recorded_and_do_not_stop_grading(folder_run):
+    r, ex = _row(folder_run, "raises_01_tiny.ipynb")
+    assert _points(ex) == FULL
+    assert any("ZeroDivisionError: division by zero" in n for n in r["notes"])
+    assert any("ValueError: student scratch" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_deleted_test_cell_is_put_back_after_its_answer(folder_run):
+    # The submission redefines gram() wrongly at the very end: only a test put back right after
+    # the answer cell (not at the end) sees the right gram.
+    r, ex = _row(folder_run, "deleted_01_tiny.ipynb")
+    assert _points(ex) == FULL
+    assert any("'ex2_tests' was missing" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_edited_visible_test_is_replaced_by_the_solution_tests(folder_run):
+    r, ex = _row(folder_run, "edited_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 0, "ex2_tests": 3, "ex3_tests": 1}
+    assert ex["ex1_tests"]["reason"].startswith("AssertionError")
+
+
+@pytest.mark.slow
+def test_patching_the_grading_names_does_not_help(folder_run):
+    r, ex = _row(folder_run, "patched_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 0, "ex2_tests": 0, "ex3_tests": 1}
+    assert ex["ex1_tests"]["reason"].startswith("AssertionError")
+
+
+@pytest.mark.slow
+def test_megabytes_of_output_are_truncated(folder_run):
+    r, ex = _row(folder_run, "bigprint_01_tiny.ipynb")
+    assert _points(ex) == FULL
+    assert any("truncated" in n for n in r["notes"])
+    assert len(json.dumps(r)) < 10_000
+
+
+@pytest.mark.slow
+def test_invalid_json_scores_zero_with_a_reason(folder_run):
+    r, ex = _row(folder_run, "invalid_01_tiny.ipynb")
+    assert r["total"] == 0
+    assert all(e["status"] == "invalid" and "not a valid notebook: not JSON" in e["reason"] for e in ex.values())
+
+
+@pytest.mark.slow
+def test_added_and_moved_cells(folder_run):
+    r, ex = _row(folder_run, "bob/01_tiny.ipynb")
+    assert _points(ex) == FULL
+    assert any("'ex3_tests' sits above its answer cells" in n for n in r["notes"])
+
+
+@pytest.mark.slow
+def test_submissions_are_never_modified(folder_run):
+    for path, (data, mtime) in folder_run["before"].items():
+        assert path.read_bytes() == data and path.stat().st_mtime_ns == mtime, path
+    assert sorted(folder_run["folder"].rglob("*")) == sorted(
+        set(folder_run["before"]) | {p for p in folder_run["folder"].rglob("*") if p.is_dir()})
+
+
+@pytest.mark.slow
+def test_csv_gradebook_matches_the_report(folder_run):
+    with open(folder_run["csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["submission", "solution", "ex1_tests", "ex2_tests", "ex3_tests", "total", "max_total"]
+    assert [r["submission"] for r in rows] == [r["submission"] for r in folder_run["report"]]
+    for row in rows:
+        r, ex = _row(folder_run, row["submission"])
+        assert float(row["total"]) == r["total"] == sum(float(row[g]) for g in FULL)
+        assert {g: float(row[g]) for g in FULL} == _points(ex)
+
+
+@pytest.mark.slow
+def test_without_the_guard_the_patched_submission_would_cheat(monkeypatch):
+    """The attack in patched_01_tiny.ipynb works when the guard is off: the guard is what stops it."""
+    monkeypatch.setattr(grade, "_prologue", lambda solution, tests: "pass")
+    r = grade.grade_notebook(SUBMISSIONS / "patched_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
+    assert {e.grade_id: e.points for e in r.exercises} == FULL
+
+
+@pytest.mark.slow
+def test_total_time_limit(tmp_path):
+    nb = nbformat.read(SUBMISSIONS / "loop_01_tiny.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("id") == "ex1_answer":
+            cell.source = "while True:\n    pass"
+    sub = tmp_path / "twoloops_01_tiny.ipynb"
+    nbformat.write(nb, sub)
+    t0 = time.perf_counter()
+    r = grade.grade_notebook(sub, SOLUTION, cell_timeout=4, total_timeout=7)
+    assert time.perf_counter() - t0 < 7 + 25
+    status = {e.grade_id: e.status for e in r.exercises}
+    assert r.total == 0 and status["ex3_tests"] == "not run"
+    assert "not run: total time limit of 7 s reached" in r.exercises[-1].reason
+    assert any("timed out after 4 s" in n for n in r.notes)
+
+
+@pytest.mark.slow
+def test_single_file_table_and_exit_status(tmp_path, capsys):
+    sub = tmp_path / "01_tiny.ipynb"
+    shutil.copy(SOLUTION, sub)
+    assert main(["grade", str(sub), "--solutions", str(SOLUTIONS), *_limits(), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "ex2_tests      3/3  passed" in out and "total          6/6" in out
+
+
+# ----------------------------------------------------------------------------- no kernel needed
+
+
+@pytest.mark.parametrize("name", [
+    "01_tiny.ipynb", "alice_01_tiny.ipynb", "01_tiny-alice.ipynb", "alice.01_tiny.ipynb",
+    "01_tiny/alice.ipynb", "alice/01_tiny.ipynb",
+])
+def test_match_solution_by_name(tmp_path, name):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{}")
+    assert grade.match_solution(path, SOLUTIONS) == SOLUTION
+
+
+def test_match_solution_longest_name_and_metadata(tmp_path):
+    sols = tmp_path / "solutions"
+    sols.mkdir()
+    for stem in ("01_a", "01_a_b"):
+        shutil.copy(SOLUTION, sols / f"{stem}.ipynb")
+    sub = tmp_path / "x_01_a_b.ipynb"
+    sub.write_text("{}")
+    assert grade.match_solution(sub, sols).stem == "01_a_b"
+    other = tmp_path / "homework.ipynb"
+    other.write_text(json.dumps({"metadata": {"course": {"exercise": "01_a"}}}))
+    assert grade.match_solution(other, sols).stem == "01_a"
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    stray = tmp_path / "homework.ipynb"
+    stray.write_text("{}")
+    cases = [
+        (["grade", str(tmp_path / "missing.ipynb"), "--solutions", str(SOLUTIONS)], "no such file or folder"),
+        (["grade", str(stray), "--solutions", str(SOLUTIONS)], "no matching solution"),
+        (["grade", str(stray), "--solution", str(tmp_path / "nope.ipynb")], "no such solution notebook"),
+        (["grade", str(stray), "--solutions", str(tmp_path / "empty")], "no NN_topic.ipynb solution notebooks"),
+        (["grade", str(stray), "--cell-timeout", "0"], "--cell-timeout must be positive"),
+        (["grade"], "the following arguments are required"),
+        (["grade", str(stray), "--timeout", "soon"], "invalid float value"),
+        (["nonsense"], "invalid choice"),
+    ]
+    for argv, expected in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], (argv, err)
+
+
+def _ids(graded):
+    return [graded.origin[i] for i in range(len(graded.nb.cells))]
+
+
+def test_build_puts_tests_after_their_answers():
+    sol = nbformat.read(SOLUTION, as_version=4)
+    released = release_notebook(sol, "01_tiny")
+    full = {c.id: c.source for c in sol.cells}
+    sub = nbformat.read(SUBMISSIONS / "bob" / "01_tiny.ipynb", as_version=4)
+    g = grade.build_graded_notebook(sub, sol)
+    order = _ids(g)
+    assert order[0] == "grader guard"
+    assert order.index("test cell 'ex3_tests'") == order.index("answer cell 'ex3_answer'") + 1
+    assert order.index("test cell 'ex2_tests'") < order.index("test cell 'ex1_tests'")  # moved block kept
+    for gid in FULL:
+        assert g.nb.cells[g.test_index[gid]].source == full[gid]  # hidden tests re-inserted
+    # deleted test cells come back after their answer cell, or at the end
+    released.cells = [c for c in released.cells if c.id not in ("ex1_tests", "ex2_answer", "ex2_tests")]
+    g = grade.build_graded_notebook(released, sol)
+    order = _ids(g)
+    assert order.index("test cell 'ex1_tests'") == order.index("answer cell 'ex1_answer'") + 1
+    assert order[-1] == "test cell 'ex2_tests'"
+    assert sum("was missing" in n for n in g.notes) == 2
+
+
+def test_build_ignores_copies_of_a_test_cell():
+    sol = nbformat.read(SOLUTION, as_version=4)
+    sub = release_notebook(sol, "01_tiny")
+    copy_cell = nbformat.v4.new_code_cell("print('copy')", id="copy-of-test", metadata={"nbgrader": {"grade_id": "ex1_tests"}})
+    sub.cells.append(copy_cell)
+    g = grade.build_graded_notebook(sub, sol)
+    assert sum(c.source == "print('copy')" for c in g.nb.cells) == 0
+    assert any("a copy of test cell 'ex1_tests'" in n for n in g.notes)
+
+
+def test_solution_imports_give_the_guard_its_aliases():
+    sol = nbformat.read(SOLUTION, as_version=4)
+    modules, aliases = grade.solution_imports(sol)
+    assert modules == ["numpy", "numpy.testing"]
+    assert aliases == {"np": ["numpy", None], "assert_allclose": ["numpy.testing", "assert_allclose"]}
