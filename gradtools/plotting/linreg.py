@@ -1,3 +1,503 @@
-"""(being written)"""
+r"""Plots for lecture 1 (linear regression as a toy model): loss contours, gradient-descent
+trajectories, per-eigendirection errors, and step counts against the condition number.
 
-__all__: list[str] = []
+Every function draws on a matplotlib Axes (``ax=None`` makes a new figure) and returns the Axes,
+except :func:`plot_gd_quadratic_2d`, which draws the two-panel figure of the lecture's explorer
+and returns the Figure.
+
+References:
+    Lecture 1 of this course; G. Goh, *Why Momentum Really Works*, Distill (2017),
+    https://distill.pub/2017/momentum/ (the per-eigendirection picture).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from jax.typing import ArrayLike
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from gradtools import quadratic as quad
+
+__all__ = [
+    "plot_contours",
+    "plot_trajectory",
+    "plot_eigenvectors",
+    "plot_gd_2d",
+    "plot_eigen_errors",
+    "plot_eigen_coordinates",
+    "plot_loss_curves",
+    "plot_steps_vs_condition",
+    "rotated_quadratic_2d",
+    "plot_gd_quadratic_2d",
+]
+
+
+def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _check_2d(q: quad.Quadratic, what: str) -> None:
+    n = jnp.shape(q.A)[0] if jnp.ndim(q.A) == 2 else None
+    if n != 2:
+        raise ValueError(
+            f"{what} draws a 2-D quadratic (A of shape (2, 2)), got A of shape {jnp.shape(q.A)}. "
+            f"Plot a 2-D slice or use plot_eigen_errors, which works in any dimension."
+        )
+
+
+def _check_trajectory(ws: ArrayLike, n: int | None = None) -> np.ndarray:
+    ws = np.asarray(ws)
+    if ws.ndim != 2 or (n is not None and ws.shape[1] != n):
+        want = f"(num_steps + 1, {n})" if n is not None else "(num_steps + 1, n)"
+        raise ValueError(
+            f"expected a trajectory of shape {want} (rows are iterates, as gd_trajectory returns), "
+            f"got shape {ws.shape}."
+        )
+    return ws
+
+
+def plot_contours(
+    q: quad.Quadratic,
+    *,
+    ax: Axes | None = None,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int = 15,
+    num: int = 121,
+    cmap: str = "viridis",
+) -> Axes:
+    r"""Contour lines of a 2-D quadratic :math:`\mathcal{J}(w)`.
+
+    Level values grow quadratically, so for a convex quadratic the lines are evenly spaced
+    ellipses whose axes are the eigenvectors of :math:`A`.
+
+    Args:
+        q: a quadratic with ``A`` of shape ``(2, 2)``.
+        ax: Axes to draw on (default: a new figure).
+        xlim, ylim: the window; default: 3 units around the minimizer.
+        levels: number of contour lines.
+        num: grid points per axis.
+        cmap: matplotlib colormap name.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_contours(quad.from_spectrum(jnp.array([1.0, 0.1])))
+
+    References:
+        Lecture 1 of this course.
+    """
+    _check_2d(q, "plot_contours")
+    if levels < 1 or num < 2:
+        raise ValueError(f"expected levels >= 1 and num >= 2, got levels={levels}, num={num}.")
+    ax = _new_ax(ax)
+    center = np.asarray(quad.minimizer(q))
+    xlim = xlim or (center[0] - 3.0, center[0] + 3.0)
+    ylim = ylim or (center[1] - 3.0, center[1] + 3.0)
+    xs, ys = np.linspace(*xlim, num), np.linspace(*ylim, num)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1)
+    Z = np.asarray(quad.value(q, jnp.asarray(grid)))
+    lo, hi = float(Z.min()), float(Z.max())
+    lv = lo + (hi - lo) * np.linspace(0.02, 1.0, levels) ** 2 if hi > lo else levels
+    ax.contour(xs, ys, Z, levels=lv, cmap=cmap, linewidths=0.8)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel(r"$w_1$")
+    ax.set_ylabel(r"$w_2$")
+    return ax
+
+
+def plot_trajectory(
+    ws: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    label: str | None = None,
+    color: str | None = None,
+    marker: str = "o",
+    **kwargs,
+) -> Axes:
+    """A 2-D optimization path: the iterates joined by a line, the start marked with a square.
+
+    Args:
+        ws: iterates, ``(num_steps + 1, 2)`` (e.g. from ``gt.quadratic.gd_trajectory``).
+        ax: Axes to draw on (default: a new figure).
+        label: legend label.
+        color: line color (default: the next color of the cycle).
+        marker: marker of the iterates.
+        **kwargs: passed to ``Axes.plot``.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_trajectory(jnp.array([[0.0, 0.0], [1.0, 0.5], [1.5, 0.6]]), label="GD")
+
+    References:
+        Lecture 1 of this course.
+    """
+    ws = _check_trajectory(ws, 2)
+    ax = _new_ax(ax)
+    (line,) = ax.plot(ws[:, 0], ws[:, 1], marker=marker, ms=3, lw=1.2, color=color, label=label, **kwargs)
+    ax.plot(ws[0, 0], ws[0, 1], "s", color=line.get_color(), ms=6)
+    return ax
+
+
+def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: float = 1.5) -> Axes:
+    r"""Arrows along the eigenvectors of a 2-D quadratic, from its minimizer, labelled with :math:`a_j`.
+
+    Args:
+        q: a quadratic with ``A`` of shape ``(2, 2)``.
+        ax: Axes to draw on (default: a new figure).
+        length: arrow length in plot units.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_eigenvectors(quad.from_spectrum(jnp.array([1.0, 0.1])))
+
+    References:
+        Lecture 1 of this course.
+    """
+    _check_2d(q, "plot_eigenvectors")
+    ax = _new_ax(ax)
+    eig = quad.eigenbasis(q)
+    w_star = np.asarray(quad.minimizer(q))
+    for j, color in zip(range(2), ("tab:red", "tab:blue")):
+        v = length * np.asarray(eig.Q[:, j])
+        ax.annotate(
+            "", xy=w_star + v, xytext=w_star, arrowprops=dict(arrowstyle="->", color=color, lw=1.8)
+        )
+        ax.text(*(w_star + 1.12 * v), f"$a_{j + 1}={float(eig.eigvals[j]):.3g}$", color=color, fontsize=9)
+    return ax
+
+
+def plot_gd_2d(
+    q: quad.Quadratic,
+    ws: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    label: str | None = None,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Axes:
+    """Contours, eigenvectors, minimizer (star) and a gradient-descent path of a 2-D quadratic.
+
+    Points outside the window (a diverging run) leave the picture; the window stays fixed.
+
+    Args:
+        q: a quadratic with ``A`` of shape ``(2, 2)``.
+        ws: iterates ``(num_steps + 1, 2)``.
+        ax: Axes to draw on (default: a new figure).
+        label: legend label of the path.
+        xlim, ylim: the window (default: around the minimizer and the start).
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> q = quad.from_spectrum(jnp.array([1.0, 0.1]))
+        >>> ax = plot_gd_2d(q, quad.gd_trajectory(q, jnp.array([2.0, 2.0]), 1.0, 20))
+
+    References:
+        Lecture 1 of this course.
+    """
+    _check_2d(q, "plot_gd_2d")
+    ws = _check_trajectory(ws, 2)
+    ax = _new_ax(ax)
+    w_star = np.asarray(quad.minimizer(q))
+    if xlim is None or ylim is None:
+        r = 1.25 * max(float(np.max(np.abs(ws[0] - w_star))), 1.0)
+        xlim = xlim or (w_star[0] - r, w_star[0] + r)
+        ylim = ylim or (w_star[1] - r, w_star[1] + r)
+    plot_contours(q, ax=ax, xlim=xlim, ylim=ylim)
+    plot_eigenvectors(q, ax=ax, length=0.35 * (xlim[1] - xlim[0]))
+    plot_trajectory(ws, ax=ax, label=label, color="k")
+    ax.plot(*w_star, "*", color="tab:orange", ms=12, label=r"$w_\star$")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    return ax
+
+
+def plot_eigen_errors(
+    q: quad.Quadratic,
+    ws: ArrayLike,
+    lr: float | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    r"""Per-eigendirection error :math:`|\tilde w_j(t) - \tilde w_{\star j}|` against the step, log scale.
+
+    Solid lines are the measured errors of the iterates ``ws``; with ``lr`` given, dashed lines are
+    the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|`. Directions with
+    :math:`a_j \le 0` (no minimum along them) are skipped.
+
+    Args:
+        q: the quadratic (any dimension).
+        ws: iterates ``(num_steps + 1, n)``.
+        lr: the learning rate that produced ``ws``, for the dashed predictions.
+        ax: Axes to draw on (default: a new figure).
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> q = quad.from_spectrum(jnp.array([1.0, 0.1]))
+        >>> ax = plot_eigen_errors(q, quad.gd_trajectory(q, jnp.ones(2), 1.0, 30), lr=1.0)
+
+    References:
+        Lecture 1 of this course; Goh, *Why Momentum Really Works*, Distill (2017).
+    """
+    eig = quad.eigenbasis(q)
+    n = eig.eigvals.shape[0]
+    ws = _check_trajectory(ws, n)
+    ax = _new_ax(ax)
+    a = np.asarray(eig.eigvals)
+    err = (ws - np.asarray(quad.minimizer(q))) @ np.asarray(eig.Q)
+    t = np.arange(ws.shape[0])
+    # errors below rounding level (a relative 1e-16 of the start) are noise: floor them there
+    floor = 1e-16 * max(float(np.abs(ws[0]).max()), float(np.abs(err[0]).max()), 1e-300)
+    positive = a > n * np.finfo(a.dtype).eps * np.abs(a).max()
+    for j in np.flatnonzero(positive):
+        (line,) = ax.plot(t, np.maximum(np.abs(err[:, j]), floor), lw=1.5, label=f"$a_{{{j + 1}}}={a[j]:.3g}$")
+        if lr is not None:
+            with np.errstate(over="ignore"):
+                pred = np.abs(1.0 - lr * a[j]) ** t * abs(err[0, j])
+            ax.plot(t, np.maximum(pred, floor), "--", color=line.get_color(), lw=1.0)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5 * floor)
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$|\tilde w_j(t) - \tilde w_{\star j}|$")
+    ax.legend(fontsize=8, title="solid: GD, dashed: $|1-\\alpha a_j|^t$" if lr is not None else None,
+              title_fontsize=8)
+    return ax
+
+
+def plot_eigen_coordinates(
+    q: quad.Quadratic,
+    ws: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
+) -> Axes:
+    r"""The eigenbasis coordinates :math:`\tilde w_j(t) = q_j^\top w_t` against the step (linear scale).
+
+    Shows the three behaviours of lecture 1 side by side: geometric convergence (:math:`a_j > 0`),
+    linear drift (:math:`a_j = 0,\ \tilde b_j \neq 0`), and no motion (:math:`a_j = 0 = \tilde b_j`).
+
+    Args:
+        q: the quadratic (any dimension).
+        ws: iterates ``(num_steps + 1, n)``.
+        ax: Axes to draw on (default: a new figure).
+        labels: one legend label per coordinate (default: the eigenvalue and :math:`\tilde b_j`).
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> q = quad.Quadratic(jnp.diag(jnp.array([1.0, 0.0])), jnp.array([-1.0, 0.5]), jnp.array(0.0))
+        >>> ax = plot_eigen_coordinates(q, quad.gd_trajectory(q, jnp.zeros(2), 0.5, 20))
+
+    References:
+        Lecture 1 of this course.
+    """
+    eig = quad.eigenbasis(q)
+    n = eig.eigvals.shape[0]
+    ws = _check_trajectory(ws, n)
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"expected {n} labels, one per coordinate, got {len(labels)}.")
+    ax = _new_ax(ax)
+    coords = ws @ np.asarray(eig.Q)
+    t = np.arange(ws.shape[0])
+    for j in range(n):
+        lab = labels[j] if labels is not None else (
+            rf"$a_{{{j + 1}}}={float(eig.eigvals[j]):.2g},\ \tilde b_{{{j + 1}}}={float(eig.b_tilde[j]):.2g}$"
+        )
+        ax.plot(t, coords[:, j], lw=1.5, label=lab)
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$\tilde w_j(t)$")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_curves(
+    curves: Mapping[str, ArrayLike],
+    *,
+    ax: Axes | None = None,
+    logy: bool = True,
+    ylabel: str = r"$\mathcal{J}(w_t) - \mathcal{J}_\star$",
+) -> Axes:
+    """One curve per run (e.g. loss minus its minimum) against the step.
+
+    Args:
+        curves: ``{label: values (num_steps + 1,)}``.
+        ax: Axes to draw on (default: a new figure).
+        logy: logarithmic y axis (non-positive values are clipped to the smallest float).
+        ylabel: y-axis label.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_loss_curves({"a": jnp.array([1.0, 0.5, 0.25])})
+
+    References:
+        Lecture 1 of this course.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError(f"curves must be a non-empty mapping label -> values, got {type(curves).__name__}.")
+    ax = _new_ax(ax)
+    for label, vals in curves.items():
+        vals = np.asarray(vals)
+        if vals.ndim != 1:
+            raise ValueError(f"curve {label!r} must be 1-D (one value per step), got shape {vals.shape}.")
+        ax.plot(np.arange(vals.shape[0]), np.maximum(vals, np.finfo(float).tiny) if logy else vals, label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_steps_vs_condition(
+    kappas: ArrayLike,
+    measured: Mapping[str, ArrayLike],
+    predicted: Mapping[str, ArrayLike] | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    r"""Steps to reach a tolerance against the condition number :math:`\kappa`, log-log.
+
+    Measured counts are markers, predictions (e.g. :math:`\lceil\ln\epsilon/\ln\rho\rceil`) lines of
+    the same color; a slope of one means "steps grow like :math:`\kappa`".
+
+    Args:
+        kappas: condition numbers, ``(k,)``.
+        measured: ``{label: steps (k,)}``.
+        predicted: ``{label: steps (k,)}``, same labels as ``measured`` (optional).
+        ax: Axes to draw on (default: a new figure).
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_steps_vs_condition(jnp.array([1.0, 10.0]), {"GD": jnp.array([5, 50])})
+
+    References:
+        Lecture 1 of this course.
+    """
+    kappas = np.asarray(kappas)
+    if kappas.ndim != 1:
+        raise ValueError(f"kappas must be 1-D, got shape {kappas.shape}.")
+    predicted = predicted or {}
+    ax = _new_ax(ax)
+    for label, steps in measured.items():
+        steps = np.asarray(steps)
+        if steps.shape != kappas.shape:
+            raise ValueError(f"measured[{label!r}] must have shape {kappas.shape} like kappas, got {steps.shape}.")
+        (pts,) = ax.plot(kappas, steps, "o", label=f"{label}: measured")
+        if label in predicted:
+            pred = np.asarray(predicted[label])
+            if pred.shape != kappas.shape:
+                raise ValueError(
+                    f"predicted[{label!r}] must have shape {kappas.shape} like kappas, got {pred.shape}."
+                )
+            ax.plot(kappas, pred, "-", color=pts.get_color(), label=f"{label}: predicted")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"condition number $\kappa = \lambda_{\max}/\lambda_{\min}$")
+    ax.set_ylabel("steps to tolerance")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def rotated_quadratic_2d(kappa: float, angle: float = np.pi / 6, lam_max: float = 1.0) -> quad.Quadratic:
+    r"""The explorer's 2-D quadratic: eigenvalues :math:`\lambda_{\max}` and :math:`\lambda_{\max}/\kappa`,
+    eigenvectors rotated by ``angle``, minimizer at the origin, minimum 0.
+
+    Args:
+        kappa: condition number, ``>= 1``.
+        angle: rotation of the eigenvectors from the axes, radians.
+        lam_max: the largest eigenvalue.
+
+    Returns:
+        ``gt.quadratic.Quadratic``.
+
+    Example:
+        >>> float(quad.condition_number(rotated_quadratic_2d(10.0)))  # doctest: +ELLIPSIS
+        10.0...
+
+    References:
+        Lecture 1 of this course.
+    """
+    if not kappa >= 1:
+        raise ValueError(f"kappa must be >= 1 (lambda_max / lambda_min), got {kappa}.")
+    if not lam_max > 0:
+        raise ValueError(f"lam_max must be positive, got {lam_max}.")
+    c, s = np.cos(angle), np.sin(angle)
+    Q = jnp.array([[c, -s], [s, c]])
+    return quad.from_spectrum(jnp.array([lam_max, lam_max / kappa]), Q)
+
+
+def plot_gd_quadratic_2d(
+    lr: float,
+    kappa: float,
+    *,
+    num_steps: int = 40,
+    angle: float = np.pi / 6,
+    w0: Sequence[float] = (-2.0, 2.0),
+    fig: Figure | None = None,
+) -> Figure:
+    r"""The explorer's picture: gradient descent on a 2-D quadratic of condition number ``kappa``.
+
+    Left: the path over the loss contours, with the eigenvectors. Right: the error along each
+    eigendirection against the step on a log scale, with the predictions
+    :math:`|1-\alpha a_j|^t` dashed. The title compares ``lr`` with the stability threshold
+    :math:`2/\lambda_{\max} = 2`.
+
+    Args:
+        lr: learning rate :math:`\alpha`.
+        kappa: condition number (:math:`\lambda_{\max} = 1`, :math:`\lambda_{\min} = 1/\kappa`).
+        num_steps: gradient-descent steps.
+        angle: rotation of the eigenvectors, radians.
+        w0: the start.
+        fig: figure to draw on (cleared first); default: a new one.
+
+    Returns:
+        The Figure, with two Axes.
+
+    Example:
+        >>> fig = plot_gd_quadratic_2d(1.0, 10.0)
+
+    References:
+        Lecture 1 of this course; Goh, *Why Momentum Really Works*, Distill (2017).
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}.")
+    q = rotated_quadratic_2d(kappa, angle)
+    ws = quad.gd_trajectory(q, jnp.asarray(w0, dtype=q.A.dtype), lr, num_steps)
+    if fig is None:
+        fig = plt.figure(figsize=(10, 4.2))
+    else:
+        fig.clear()
+    ax1, ax2 = fig.subplots(1, 2)
+    r = 1.25 * float(np.max(np.abs(np.asarray(w0))))
+    plot_gd_2d(q, ws, ax=ax1, xlim=(-r, r), ylim=(-r, r))
+    plot_eigen_errors(q, ws, lr, ax=ax2)
+    thr = float(quad.stability_threshold(q))
+    verdict = "stable" if lr < thr else "unstable"
+    rho = float(quad.contraction_factor(q, lr))
+    ax1.set_title(rf"$\alpha={lr:.3g}$, $2/\lambda_{{\max}}={thr:.3g}$: {verdict}", fontsize=10)
+    ax2.set_title(rf"$\kappa={kappa:.3g}$, worst factor $\max_j|1-\alpha a_j|={rho:.3g}$", fontsize=10)
+    fig.tight_layout()
+    return fig

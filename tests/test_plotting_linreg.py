@@ -1,0 +1,128 @@
+"""Lecture 1's plots: each draws what it says (checked on the artists' data) and rejects bad input."""
+
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import gradtools as gt  # noqa: E402
+from gradtools import quadratic as quad  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _q2():
+    return quad.from_spectrum(jnp.array([1.0, 0.1]), w_star=jnp.array([0.5, -0.5]))
+
+
+def test_plot_contours_levels_follow_the_quadratic():
+    q = _q2()
+    ax = gt.plotting.plot_contours(q, xlim=(-2, 3), ylim=(-3, 2), levels=7)
+    (cs,) = [c for c in ax.collections if hasattr(c, "levels")]
+    assert len(cs.levels) == 7
+    # every drawn contour point lies on its level set of J
+    for level, segs in zip(cs.levels, cs.allsegs):
+        for seg in segs:
+            np.testing.assert_allclose(quad.value(q, jnp.asarray(seg)), level, rtol=2e-2, atol=1e-2)
+    assert ax.get_xlim() == (-2, 3) and ax.get_ylim() == (-3, 2)
+
+
+def test_plot_trajectory_draws_the_iterates():
+    q = _q2()
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 1.0, 10)
+    ax = gt.plotting.plot_trajectory(ws, label="GD")
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), np.asarray(ws))
+    assert ax.lines[0].get_label() == "GD"
+
+
+def test_plot_gd_2d_marks_minimizer_and_eigenvectors():
+    q = _q2()
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 1.0, 10)
+    ax = gt.plotting.plot_gd_2d(q, ws)
+    star = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    np.testing.assert_allclose(star[0].get_xydata()[0], np.linalg.solve(np.asarray(q.A), -np.asarray(q.b)))
+    arrows = [t for t in ax.texts if t.get_text().startswith("$a_")]
+    assert len(arrows) == 2
+
+
+def test_plot_eigen_errors_matches_per_direction_formula():
+    q = quad.from_spectrum(jnp.array([1.0, 0.1]), jnp.array([[0.6, -0.8], [0.8, 0.6]]))
+    lr, w0 = 0.5, jnp.array([1.0, 2.0])
+    ws = quad.gd_trajectory(q, w0, lr, 20)
+    ax = gt.plotting.plot_eigen_errors(q, ws, lr)
+    solid = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    e0 = np.linalg.eigh(np.asarray(q.A))[1].T @ np.asarray(w0)  # eigh: ascending, so a = (0.1, 1)
+    t = np.arange(21)
+    np.testing.assert_allclose(solid[0].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
+    np.testing.assert_allclose(solid[1].get_ydata(), np.abs(e0[0]) * 0.95**t, rtol=1e-8)
+    assert ax.get_yscale() == "log"
+    assert len([ln for ln in ax.lines if ln.get_linestyle() == "--"]) == 2
+
+
+def test_plot_eigen_errors_skips_null_directions():
+    q = quad.Quadratic(jnp.diag(jnp.array([1.0, 0.0])), jnp.array([-1.0, 0.0]), jnp.asarray(0.0))
+    ax = gt.plotting.plot_eigen_errors(q, quad.gd_trajectory(q, jnp.ones(2), 0.5, 5))
+    assert len(ax.lines) == 1
+
+
+def test_plot_eigen_coordinates_shows_drift():
+    q = quad.Quadratic(jnp.diag(jnp.array([1.0, 0.0])), jnp.array([-1.0, 0.5]), jnp.asarray(0.0))
+    ws = quad.gd_trajectory(q, jnp.zeros(2), 0.5, 10)
+    ax = gt.plotting.plot_eigen_coordinates(q, ws, labels=["a", "b"])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), -0.25 * np.arange(11) * np.sign(
+        float(quad.eigenbasis(q).Q[1, 1])), atol=1e-12)
+    with pytest.raises(ValueError, match="expected 2 labels"):
+        gt.plotting.plot_eigen_coordinates(q, ws, labels=["a"])
+
+
+def test_plot_loss_curves_and_steps_vs_condition():
+    ax = gt.plotting.plot_loss_curves({"a": jnp.array([1.0, 0.5, 0.0]), "b": jnp.array([2.0, 1.0, 0.5])})
+    assert [ln.get_label() for ln in ax.lines] == ["a", "b"] and ax.get_yscale() == "log"
+    ax = gt.plotting.plot_steps_vs_condition(
+        jnp.array([1.0, 10.0, 100.0]), {"GD": jnp.array([3, 30, 300])}, {"GD": jnp.array([4, 40, 400])}
+    )
+    assert ax.get_xscale() == "log" and len(ax.lines) == 2
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [4, 40, 400])
+
+
+def test_rotated_quadratic_2d_has_the_asked_spectrum():
+    q = gt.plotting.rotated_quadratic_2d(25.0, angle=0.3, lam_max=2.0)
+    np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(q.A)), [2.0 / 25.0, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(quad.minimizer(q), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("lr, verdict", [(1.0, "stable"), (2.1, "unstable")])
+def test_plot_gd_quadratic_2d(lr, verdict):
+    fig = gt.plotting.plot_gd_quadratic_2d(lr, 10.0, num_steps=15)
+    ax1, ax2 = fig.axes
+    assert ax1.get_title().endswith(": " + verdict)
+    path = [ln for ln in ax1.lines if len(ln.get_xdata()) == 16][0]
+    q = gt.plotting.rotated_quadratic_2d(10.0)
+    np.testing.assert_allclose(path.get_xydata(), quad.gd_trajectory(q, jnp.array([-2.0, 2.0]), lr, 15), rtol=1e-10)
+    fig2 = gt.plotting.plot_gd_quadratic_2d(0.5, 3.0, fig=fig)  # redraw into the same figure
+    assert fig2 is fig and len(fig.axes) == 2
+
+
+def test_bad_input():
+    q3 = quad.from_spectrum(jnp.ones(3))
+    with pytest.raises(ValueError, match=r"A of shape \(2, 2\)"):
+        gt.plotting.plot_contours(q3)
+    with pytest.raises(ValueError, match=r"shape \(num_steps \+ 1, 2\)"):
+        gt.plotting.plot_trajectory(jnp.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"shape \(num_steps \+ 1, 3\)"):
+        gt.plotting.plot_eigen_errors(q3, jnp.zeros((5, 2)))
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        gt.plotting.plot_loss_curves([1.0, 2.0])
+    with pytest.raises(ValueError, match="like kappas"):
+        gt.plotting.plot_steps_vs_condition(jnp.ones(3), {"x": jnp.ones(2)})
+    with pytest.raises(ValueError, match="kappa must be >= 1"):
+        gt.plotting.rotated_quadratic_2d(0.5)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        gt.plotting.plot_gd_quadratic_2d(0.0, 10.0)
