@@ -16,3 +16,13 @@ def tree_allclose(a, b, *, rtol=1e-7, atol=1e-9):
 def flat(tree):
     """Flatten a pytree to one vector, in ravel_pytree order."""
     return ravel_pytree(tree)[0]
+
+
+def jit_once(fn):
+    """``jax.jit`` for a test program that runs once: compiled without XLA's backend optimizations,
+    which halves the compile time of these small programs (results agree to rounding)."""
+
+    def run(*args):
+        return jax.jit(fn).lower(*args).compile({"xla_backend_optimization_level": 0})(*args)
+
+    return run

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
-from helpers import flat, tree_allclose
+from helpers import flat, jit_once, tree_allclose
 from jax.flatten_util import ravel_pytree
 
 import gradtools as gt
@@ -24,14 +24,6 @@ LIKELIHOODS = ["categorical", "gaussian", "bernoulli"]
 OUT = {"categorical": 3, "gaussian": 2, "bernoulli": 1}
 
 
-def _jit(fn):
-    """``jax.jit`` for a test program that runs once: compiled without XLA's backend optimizations,
-    which halves the compile time of these small programs (results agree to rounding)."""
-
-    def run(*args):
-        return jax.jit(fn).lower(*args).compile({"xla_backend_optimization_level": 0})(*args)
-
-    return run
 
 
 def _variance(likelihood):
@@ -201,7 +193,7 @@ def case(request):
         out["E_right"] = gt.empirical_fisher_matrix(apply, w_conf, x, y_right, **kw)
         return out
 
-    out = _jit(compute)(w, v, jax.random.key(42))
+    out = jit_once(compute)(w, v, jax.random.key(42))
     return dict(likelihood=lik, w=w, v=v, x=x, y=y, apply=apply, out=jax.tree_util.tree_map(np.asarray, out))
 
 
@@ -306,7 +298,7 @@ def test_empirical_fisher_scales_with_squared_residuals_in_linear_regression():
     F_closed = Xt.T @ Xt / (len(y) * VARIANCE)
     w_far = {"a": jnp.asarray(w_true + 3.0), "b": jnp.asarray(2.0)}
     kw = dict(likelihood="gaussian", variance=VARIANCE)
-    F, E = _jit(lambda w: (gt.fisher_matrix(apply, w, X, **kw), gt.empirical_fisher_matrix(apply, w, X, y, **kw)))(w_far)
+    F, E = jit_once(lambda w: (gt.fisher_matrix(apply, w, X, **kw), gt.empirical_fisher_matrix(apply, w, X, y, **kw)))(w_far)
     np.testing.assert_allclose(F, F_closed, rtol=1e-10)
     r = y - Xt @ np.append(w_true + 3.0, 2.0)
     np.testing.assert_allclose(E, (Xt.T * r**2) @ Xt / (len(y) * VARIANCE**2), rtol=1e-10)
@@ -335,7 +327,7 @@ def test_nll_matches_closed_forms():
         (z[:, :1], b[:, None], dict(likelihood="bernoulli"), bernoulli),
         (z[:, 0], b.astype(bool), dict(likelihood="bernoulli"), bernoulli),
     ]
-    values = _jit(lambda zs, ts: [gt.nll(zz, tt, **kw) for zz, tt, (_, _, kw, _) in zip(zs, ts, cases)])(
+    values = jit_once(lambda zs, ts: [gt.nll(zz, tt, **kw) for zz, tt, (_, _, kw, _) in zip(zs, ts, cases)])(
         [c[0] for c in cases], [c[1] for c in cases]
     )
     for value, (_, _, kw, expected) in zip(values, cases):
@@ -359,7 +351,7 @@ def test_sample_targets_shapes_dtypes_and_frequencies():
             gt.sample_targets(means, likelihood="gaussian", key=k3, num_samples=S, variance=VARIANCE),
         )
 
-    cat, ber, ber_col, gau = (np.asarray(a) for a in _jit(draw)(jax.random.key(1)))
+    cat, ber, ber_col, gau = (np.asarray(a) for a in jit_once(draw)(jax.random.key(1)))
     assert cat.shape == (S, 2) and np.issubdtype(cat.dtype, np.integer)
     assert ber.shape == (S, 3) and ber_col.shape == (S, 3, 1) and np.issubdtype(ber.dtype, np.integer)
     assert gau.shape == (S, 1, 2) and np.issubdtype(gau.dtype, np.floating)
@@ -453,7 +445,7 @@ def test_variance_with_another_likelihood_or_as_an_array_raises(small):
 
 def test_variance_may_be_traced():
     w, apply, x, _ = _problem("gaussian")
-    F = _jit(jax.vmap(lambda var: gt.fisher_matrix(apply, w, x, likelihood="gaussian", variance=var)))(jnp.array([0.25, 1.0]))
+    F = jit_once(jax.vmap(lambda var: gt.fisher_matrix(apply, w, x, likelihood="gaussian", variance=var)))(jnp.array([0.25, 1.0]))
     np.testing.assert_allclose(F[0], 4 * F[1], rtol=1e-12)
 
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import flat, tree_allclose
+from helpers import flat, jit_once, tree_allclose
 from jax.flatten_util import ravel_pytree
 
 import gradtools as gt
@@ -17,14 +17,6 @@ from gradtools.problems import make_mlp
 N, D_IN, D_HID, D_OUT = 6, 3, 5, 2
 
 
-def _jit(fn):
-    """``jax.jit`` for a test program that runs once: compiled without XLA's backend optimizations,
-    which halves the compile time of these small programs (results agree to rounding)."""
-
-    def run(*args):
-        return jax.jit(fn).lower(*args).compile({"xla_backend_optimization_level": 0})(*args)
-
-    return run
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,7 +153,7 @@ def case(request):
             out[f"P_op/{name}"] = gt.dense(gt.pullback_operator(f, rho, w), w)
         return out
 
-    return dict(w=w, v=v, out=_jit(compute)(w, v))
+    return dict(w=w, v=v, out=jit_once(compute)(w, v))
 
 
 def _reference(case, matrix, loss):
@@ -205,7 +197,7 @@ def test_ggn_equals_hessian_for_linear_model_with_squared_loss():
     w = {"A": jnp.asarray(rng.normal(size=(D_IN, D_OUT))), "c": jnp.ones((D_OUT,))}
     f = lambda p: x @ p["A"] + p["c"]  # noqa: E731
     loss = _sq_loss(y, "mean")
-    H, G = _jit(lambda w: (_dense_hessian(lambda p: loss(f(p)), w), gt.dense(gt.gauss_newton_operator(f, loss, w), w)))(w)
+    H, G = jit_once(lambda w: (_dense_hessian(lambda p: loss(f(p)), w), gt.dense(gt.gauss_newton_operator(f, loss, w), w)))(w)
     np.testing.assert_allclose(G, H, rtol=1e-10, atol=1e-12)
     # both are [x, 1]^T [x, 1] / N (kron) I, whatever w and y: check one block in closed form
     np.testing.assert_allclose(G[0, 0], np.mean(x[:, 0] ** 2), rtol=1e-12)
@@ -257,7 +249,7 @@ def test_metric_matrix_of_squared_euclidean_is_identity():
         sq = jax.tree_util.tree_map(lambda a, b: jnp.sum((a - b) ** 2), u, w0)
         return 0.5 * sum(jax.tree_util.tree_leaves(sq))
 
-    np.testing.assert_allclose(_jit(lambda w: gt.metric_matrix(rho, w))(w), np.eye(n), atol=1e-12)
+    np.testing.assert_allclose(jit_once(lambda w: gt.metric_matrix(rho, w))(w), np.eye(n), atol=1e-12)
 
 
 def _kl_gauss(m1, s1, m2, s2):
@@ -272,7 +264,7 @@ def test_metric_matrix_of_gaussian_kl_is_fisher_in_mean_std():
     rho_vec = lambda u, w: _kl_gauss(u[0], u[1], w[0], w[1])  # noqa: E731
     rho_dict = lambda u, w: _kl_gauss(w["mean"], w["std"], u["mean"], u["std"])  # noqa: E731
 
-    @_jit
+    @jit_once
     def compute(p):
         as_dict = {"std": p[1], "mean": p[0]}
         return gt.metric_matrix(rho_vec, p), gt.metric_matrix(rho_dict, as_dict)
@@ -292,7 +284,7 @@ def test_dense_recovers_a_matrix_in_ravel_pytree_order():
     w_flat, unravel = ravel_pytree(w)
     n = w_flat.shape[0]
     A = np.random.default_rng(7).normal(size=(n, n))
-    M = _jit(lambda w: gt.dense(lambda v: unravel(A @ ravel_pytree(v)[0]), w))(w)
+    M = jit_once(lambda w: gt.dense(lambda v: unravel(A @ ravel_pytree(v)[0]), w))(w)
     np.testing.assert_allclose(M, A, rtol=1e-14)
 
 
