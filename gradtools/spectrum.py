@@ -38,7 +38,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from gradtools._checks import check_callable
-from gradtools.steps import _Static
+from gradtools.steps import _jit_bound
 
 PyTree = Any
 MVP = Callable[[PyTree], PyTree]
@@ -202,7 +202,7 @@ def lanczos(mvp: MVP, w: PyTree, num_iters: int, *, key: jax.Array) -> tuple[jax
     _, n, dtype = _flat_operator(mvp, w)
     _check_key(key)
     _check_int(num_iters, "num_iters", 1, n, f"w has n = {n} parameters; Lanczos builds at most n vectors.")
-    return _lanczos_jit(_Static(mvp), w, _start_vectors(key, n, dtype), num_iters=int(num_iters))
+    return _jit_bound(_lanczos_jit, mvp, num_iters=int(num_iters))(w, _start_vectors(key, n, dtype))
 
 
 def _start_vectors(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -210,10 +210,9 @@ def _start_vectors(key: jax.Array, n: int, dtype: Any) -> jax.Array:
     return jax.random.normal(key, (2, n), dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("mvp", "num_iters"))
-def _lanczos_jit(mvp: _Static, w: PyTree, starts: jax.Array, *, num_iters: int):
-    """Lanczos from ``starts[0]`` (restarts from ``starts[1]``); compiled once per operator."""
-    A, _, _ = _flat_operator(mvp.fn, w)
+def _lanczos_jit(mvp: MVP, w: PyTree, starts: jax.Array, *, num_iters: int):
+    """Lanczos from ``starts[0]`` (restarts from ``starts[1]``)."""
+    A, _, _ = _flat_operator(mvp, w)
     return _lanczos_flat(A, starts[0], num_iters, starts[1])
 
 
@@ -272,7 +271,7 @@ def top_eigenpairs(
         num_iters = min(n, 2 * k + 30)
     _check_int(num_iters, "num_iters", 1, n, f"w has n = {n} parameters; use at most n Lanczos steps.")
     _check_int(k, "k", 1, num_iters, f"Ask for at most num_iters = {num_iters} pairs, or raise num_iters.")
-    alphas, betas, Q = _lanczos_jit(_Static(mvp), w, _start_vectors(key, n, dtype), num_iters=int(num_iters))
+    alphas, betas, Q = _jit_bound(_lanczos_jit, mvp, num_iters=int(num_iters))(w, _start_vectors(key, n, dtype))
     return _ritz_pairs(alphas, betas, Q, k=int(k), which=which)
 
 
@@ -338,12 +337,11 @@ def hutchinson_trace(
     _flat_operator(mvp, w)
     _check_key(key)
     _check_int(num_samples, "num_samples", 2, None, "A standard error needs at least 2 probes.")
-    return _hutchinson_jit(_Static(mvp), w, key, num_samples=int(num_samples))
+    return _jit_bound(_hutchinson_jit, mvp, num_samples=int(num_samples))(w, key)
 
 
-@functools.partial(jax.jit, static_argnames=("mvp", "num_samples"))
-def _hutchinson_jit(mvp: _Static, w: PyTree, key: jax.Array, *, num_samples: int):
-    A, n, dtype = _flat_operator(mvp.fn, w)
+def _hutchinson_jit(mvp: MVP, w: PyTree, key: jax.Array, *, num_samples: int):
+    A, n, dtype = _flat_operator(mvp, w)
 
     def quad_form(k):
         z = jax.random.rademacher(k, (n,), dtype=dtype)
@@ -435,7 +433,7 @@ def slq_density(
     k_probe, k_restart = jax.random.split(key)
     probes = jax.random.rademacher(k_probe, (num_probes, n), dtype=dtype) / jnp.sqrt(jnp.asarray(n, dtype))
     restarts = jax.random.normal(k_restart, (num_probes, n), dtype)
-    thetas, weights = _slq_nodes_jit(_Static(mvp), w, probes, restarts, num_iters=m)
+    thetas, weights = _jit_bound(_slq_nodes_jit, mvp, num_iters=m)(w, probes, restarts)
     return _broadened_density(thetas, weights, grid, sigma, dtype=dtype)
 
 
@@ -456,10 +454,9 @@ def _broadened_density(thetas, weights, grid, sigma, *, dtype):
     return grid, density
 
 
-@functools.partial(jax.jit, static_argnames=("mvp", "num_iters"))
-def _slq_nodes_jit(mvp: _Static, w: PyTree, probes: jax.Array, restarts: jax.Array, *, num_iters: int):
+def _slq_nodes_jit(mvp: MVP, w: PyTree, probes: jax.Array, restarts: jax.Array, *, num_iters: int):
     """Gauss quadrature nodes and weights (summing to 1 over all probes) of the SLQ estimate."""
-    A, _, _ = _flat_operator(mvp.fn, w)
+    A, _, _ = _flat_operator(mvp, w)
 
     def probe(vr):
         alphas, betas, _ = _lanczos_flat(A, vr[0], num_iters, vr[1])

@@ -25,10 +25,10 @@ how the solve went in a :class:`SolveInfo`.
 
 All functions take parameters ``w`` as any pytree and are ``jit``-compatible (pass the callables
 by closure). Numeric arguments (``lr``, ``lam``, ``damping``) may be traced; when they are
-concrete, negative values are rejected. Called outside ``jit``, each step compiles its work once
-per callable (``J``, ``rho``, the operators) and reuses it on later calls with the same objects;
-an operator rebuilt at every step (``gauss_newton_operator(f, L, w)``) is a new object, so for a
-training loop wrap the whole step in ``jax.jit``.
+concrete, negative values are rejected. Called outside ``jit``, each step compiles its work for
+that call (the callables are closed over, never cached by identity, so a function reading a
+global that has since changed is never run with a stale value); for a training loop, wrap the
+whole step in ``jax.jit``.
 
 References:
     Lecture 3 (metrics) of this course; R. Grosse, CSC 2541 *Neural Net Training Dynamics*,
@@ -125,24 +125,14 @@ def _check_w(w: PyTree, name: str = "w") -> None:
             )
 
 
-class _Static:
-    """Wrap a callable so that it can be a static argument of ``jax.jit``, hashed by identity.
+def _jit_bound(impl: Callable, *callables: Any, **static: Any) -> Callable:
+    """``jax.jit`` of ``impl`` with its callables (and static ints) bound, for this call only.
 
-    The steps below compile their work once per callable (``jax.jit`` caches on it), so calling a
-    step again with the same ``J`` and operators costs no tracing; calling it inside a user's own
-    ``jit`` simply inlines it.
+    The user's callables are closed over rather than used as cache keys: a function that reads a
+    global the user later rebinds (a data batch in a notebook, say) must not reuse a program
+    compiled with the old value. Inside the user's own ``jit`` the call is simply inlined.
     """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn = fn
-
-    def __hash__(self) -> int:
-        return hash(id(self.fn))
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _Static and other.fn is self.fn
+    return jax.jit(functools.partial(impl, *callables, **static))
 
 
 def _raise_if_nonfinite(b: PyTree, x: PyTree, rel: Any) -> None:
@@ -227,12 +217,11 @@ def gd_step(J: Callable[[PyTree], jax.Array], w: PyTree, lr: float) -> PyTree:
     _check_w(w)
     check_scalar_fn(J, w, name="J")
     _check_nonneg(lr, "lr", "Use a positive learning rate, e.g. lr=0.1.")
-    return _gd_jit(_Static(J), w, lr)
+    return _jit_bound(_gd_jit, J)(w, lr)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _gd_jit(J: _Static, w: PyTree, lr: Any) -> PyTree:
-    return _tree_axpy(-lr, jax.grad(J.fn)(w), w)
+def _gd_jit(J: Callable, w: PyTree, lr: Any) -> PyTree:
+    return _tree_axpy(-lr, jax.grad(J)(w), w)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,15 +312,13 @@ def proximal_step(
             )
 
     use_gd = inner_lr is not None
-    return _proximal_solve(
-        _Static(J), _Static(rho), w, lam, jnp.asarray(inner_lr if use_gd else 0.0), inner_steps=int(inner_steps), use_gd=use_gd
+    return _jit_bound(_proximal_solve, J, rho, inner_steps=int(inner_steps), use_gd=use_gd)(
+        w, lam, jnp.asarray(inner_lr if use_gd else 0.0)
     )
 
 
-@functools.partial(jax.jit, static_argnames=("J", "rho", "inner_steps", "use_gd"))
 def _proximal_solve(J, rho, w, lam, inner_lr, *, inner_steps: int, use_gd: bool):
-    """The inner loop of :func:`proximal_step`, compiled once per (J, rho) pair (lam is traced)."""
-    J, rho = J.fn, rho.fn
+    """The inner loop of :func:`proximal_step` (lam is traced)."""
 
     def phi(u):
         return J(u) + lam * rho(u, w)
@@ -454,12 +441,11 @@ def mirror_step(
                 f"summing to 1, got min {float(np.min(v))!r} and sum {float(np.sum(v))!r}. "
                 f"Normalize it, e.g. w = jax.nn.softmax(logits) or w / w.sum()."
             )
-    return _entropy_mirror_jit(_Static(J), w, lr)
+    return _jit_bound(_entropy_mirror_jit, J)(w, lr)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _entropy_mirror_jit(J: _Static, w: jax.Array, lr: Any) -> jax.Array:
-    g = jax.grad(J.fn)(w)
+def _entropy_mirror_jit(J: Callable, w: jax.Array, lr: Any) -> jax.Array:
+    g = jax.grad(J)(w)
     return jax.nn.softmax(jnp.log(w) - lr * g).astype(w.dtype)
 
 
@@ -533,14 +519,9 @@ def cg_solve(
     _check_solver_args(mvp, b, damping, maxiter, tol, "mvp", wname="b")
     if x0 is None:
         x0 = jax.tree_util.tree_map(jnp.zeros_like, b)
-    x, info = _cg_jit(_Static(mvp), b, x0, damping, tol, maxiter=int(maxiter))
+    x, info = _jit_bound(_cg, mvp, maxiter=int(maxiter))(b, x0, damping, tol)
     _raise_if_nonfinite(b, x, info.residual_norm)
     return x, info
-
-
-@functools.partial(jax.jit, static_argnames=("mvp", "maxiter"))
-def _cg_jit(mvp: _Static, b, x0, damping, tol, *, maxiter: int):
-    return _cg(mvp.fn, b, x0, damping, tol, maxiter)
 
 
 def _cg(mvp: MVP, b: PyTree, x0: PyTree, damping: Any, tol: Any, maxiter: int) -> tuple[PyTree, SolveInfo]:
@@ -645,15 +626,14 @@ def natural_gradient_step(
     check_scalar_fn(J, w, name="J")
     _check_nonneg(lr, "lr", "Use a positive step size, e.g. lr=1.0.")
     _check_solver_args(metric_mvp, w, damping, maxiter, tol, "metric_mvp")
-    w_new, info, g, d = _ng_jit(_Static(J), _Static(metric_mvp), w, lr, damping, tol, maxiter=int(maxiter))
+    w_new, info, g, d = _jit_bound(_ng_jit, J, metric_mvp, maxiter=int(maxiter))(w, lr, damping, tol)
     _raise_if_nonfinite(g, d, info.residual_norm)
     return w_new, info
 
 
-@functools.partial(jax.jit, static_argnames=("J", "metric_mvp", "maxiter"))
-def _ng_jit(J: _Static, metric_mvp: _Static, w, lr, damping, tol, *, maxiter: int):
-    g = jax.grad(J.fn)(w)
-    d, info = _cg(metric_mvp.fn, g, jax.tree_util.tree_map(jnp.zeros_like, g), damping, tol, maxiter)
+def _ng_jit(J, metric_mvp, w, lr, damping, tol, *, maxiter: int):
+    g = jax.grad(J)(w)
+    d, info = _cg(metric_mvp, g, jax.tree_util.tree_map(jnp.zeros_like, g), damping, tol, maxiter)
     return _tree_axpy(-lr, d, w), info, g, d
 
 
@@ -725,25 +705,19 @@ def damped_newton_step(
         if op is not None:
             _check_solver_args(op, w, 0.0, maxiter, tol, name)
     _check_solver_args(None, w, 0.0, maxiter, tol, "")
-    w_new, info, g, d = _newton_jit(
-        _Static(J),
-        None if curvature_mvp is None else _Static(curvature_mvp),
-        None if metric_mvp is None else _Static(metric_mvp),
-        w, lam, lr, tol, maxiter=int(maxiter),
-    )
+    w_new, info, g, d = _jit_bound(_newton_jit, J, curvature_mvp, metric_mvp, maxiter=int(maxiter))(w, lam, lr, tol)
     _raise_if_nonfinite(g, d, info.residual_norm)
     return w_new, info
 
 
-@functools.partial(jax.jit, static_argnames=("J", "curvature_mvp", "metric_mvp", "maxiter"))
-def _newton_jit(J: _Static, curvature_mvp, metric_mvp, w, lam, lr, tol, *, maxiter: int):
-    H = hessian_operator(J.fn, w) if curvature_mvp is None else curvature_mvp.fn
-    g = jax.grad(J.fn)(w)
+def _newton_jit(J, curvature_mvp, metric_mvp, w, lam, lr, tol, *, maxiter: int):
+    H = hessian_operator(J, w) if curvature_mvp is None else curvature_mvp
+    g = jax.grad(J)(w)
     zeros = jax.tree_util.tree_map(jnp.zeros_like, g)
     if metric_mvp is None:
         d, info = _cg(H, g, zeros, lam, tol, maxiter)
     else:
-        G = metric_mvp.fn
+        G = metric_mvp
 
         def mvp(v):
             return jax.tree_util.tree_map(lambda h, m: h + lam * m, H(v), G(v))
