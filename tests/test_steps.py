@@ -480,3 +480,23 @@ def test_steps_bad_inputs(mlp_problem, gn_op):
         gt.proximal_step(J, lambda u, v: flat(u) - flat(v), w, 1.0)
     with pytest.raises(ValueError, match="(?s)mvp must map.*expected.*got"):
         gt.natural_gradient_step(J, lambda v: jnp.zeros(3), w, 0.1)
+
+
+def test_steps_never_reuse_a_program_traced_with_old_values():
+    # A notebook rebinds data that J reads; calling the step again with the same J object must
+    # see the new data (a cache keyed on id(J) would silently return the old answer).
+    data = {"c": jnp.array([1.0, -1.0])}
+
+    def J(w):
+        return 0.5 * jnp.sum((w - data["c"]) ** 2)
+
+    def metric(v):
+        return v
+
+    w = jnp.zeros(2)
+    for c in ([1.0, -1.0], [5.0, 2.0]):
+        data["c"] = jnp.array(c)
+        expected = w - 0.1 * (w - data["c"])
+        np.testing.assert_allclose(gt.gd_step(J, w, 0.1), expected, rtol=1e-12)
+        np.testing.assert_allclose(gt.natural_gradient_step(J, metric, w, 0.1)[0], expected, rtol=1e-10)
+        np.testing.assert_allclose(gt.damped_newton_step(J, w, 0.0, lr=0.1)[0], expected, rtol=1e-10)
