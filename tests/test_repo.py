@@ -40,3 +40,26 @@ def test_notebook_is_stored_executed_and_clean(path):
             assert out.output_type != "error", f"{path.name}: code cell {i} stored an error: {out.get('ename')}"
     counts = [c.execution_count for c in code]
     assert counts == list(range(1, len(code) + 1)), f"{path.name}: cells were not run top to bottom in one kernel"
+
+
+@pytest.mark.parametrize("package", ["plotting", "widgets"])
+def test_no_name_is_exported_by_two_submodules(package):
+    # plotting/ and widgets/ star-import their submodules: a clash would silently shadow one.
+    import importlib
+    from collections import Counter
+
+    pkg = importlib.import_module(f"gradtools.{package}")
+    names = Counter()
+    submodules = [m for m in vars(pkg).values() if getattr(m, "__name__", "").startswith(pkg.__name__ + ".")]
+    for mod in submodules:
+        names.update(mod.__all__)
+    assert names, f"gradtools.{package} exports nothing"
+    clashes = sorted(n for n, c in names.items() if c > 1)
+    assert not clashes, f"exported by two gradtools.{package} submodules: {clashes}"
+
+
+def test_public_api_names_resolve():
+    import gradtools as gt
+
+    missing = [n for n in gt.__all__ if not hasattr(gt, n)]
+    assert not missing, f"gradtools.__all__ lists names it does not define: {missing}"
