@@ -1,3 +1,251 @@
-"""(being written)"""
+r"""The explorers of lecture 3: proximal and natural-gradient steps on Rosenbrock against the
+damping :math:`\lambda`, and the Fisher metric of a Gaussian as its parameters move.
 
-__all__: list[str] = []
+The computing and drawing are plain, tested functions (:func:`rosenbrock_steps`,
+:func:`plot_rosenbrock_steps`, :func:`gradtools.plotting.plot_gaussian_fisher`); the builders only
+wire sliders to them. Sliders use ``continuous_update=False``.
+
+References:
+    Lecture 3 of this course; R. Grosse, CSC 2541 *Neural Net Training Dynamics*, lecture 3 (2022).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import ipywidgets as widgets
+import jax
+import jax.numpy as jnp
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from jax.typing import ArrayLike
+from matplotlib.axes import Axes
+
+from gradtools import divergences, problems, products, steps
+from gradtools.plotting.metrics import plot_gaussian_fisher, plot_rosenbrock_contours, plot_steps
+
+__all__ = [
+    "rosenbrock_steps",
+    "plot_rosenbrock_steps",
+    "rosenbrock_step_explorer",
+    "gaussian_fisher_explorer",
+]
+
+STEP_NAMES = (
+    "GD, lr 1/λ",
+    "prox, Euclidean ρ",
+    "prox, pullback ρ",
+    "natural gradient, G = JᵀJ",
+    "damped Gauss-Newton (2JᵀJ + λI)",
+)
+
+
+def _inline_backend() -> bool:
+    return "inline" in matplotlib.get_backend().lower()
+
+
+@jax.jit
+def _steps(x0: jax.Array, lam: jax.Array) -> tuple[jax.Array, ...]:
+    J = problems.rosenbrock
+    f = problems.rosenbrock_f
+    rho_pull = divergences.pullback(divergences.squared_euclidean, f)
+    gd = steps.gd_step(J, x0, 1.0 / lam)
+    prox_euc, _ = steps.proximal_step(J, divergences.squared_euclidean, x0, lam, inner_steps=500)
+    prox_pull, _ = steps.proximal_step(J, rho_pull, x0, lam, inner_steps=500)
+    G = products.pullback_operator(f, divergences.squared_euclidean, x0)
+    ng, _ = steps.natural_gradient_step(J, G, x0, 1.0 / lam, maxiter=10, tol=1e-12)
+    H_gn = products.gauss_newton_operator(f, problems.rosenbrock_L, x0)
+    dn, _ = steps.damped_newton_step(J, x0, lam, curvature_mvp=H_gn, maxiter=10, tol=1e-12)
+    return gd, prox_euc, prox_pull, ng, dn
+
+
+def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
+    r"""One step of each update of lecture 3 from ``x0`` on Rosenbrock, with proximity weight ``lam``.
+
+    With :math:`\mathcal J = \mathcal L \circ f` the Rosenbrock cost and :math:`\lambda` = ``lam``:
+
+    - ``"GD, lr 1/λ"``: :math:`x - \lambda^{-1}\nabla\mathcal J(x)` (the mirror step of the
+      Euclidean :math:`\rho`);
+    - ``"prox, Euclidean ρ"``: :math:`\arg\min_u \mathcal J(u) + \tfrac\lambda2\|u - x\|^2`;
+    - ``"prox, pullback ρ"``: :math:`\arg\min_u \mathcal J(u) + \tfrac\lambda2\|f(u) - f(x)\|^2`;
+    - ``"natural gradient, G = JᵀJ"``: :math:`x - \lambda^{-1}(J^\top J)^{-1}\nabla\mathcal J(x)`,
+      the infinitesimal approximation of the pullback prox;
+    - ``"damped Gauss-Newton (2JᵀJ + λI)"``: :math:`x - (H_{GN} + \lambda I)^{-1}\nabla\mathcal J(x)`
+      with :math:`H_{GN} = J^\top \nabla^2\mathcal L\, J = 2J^\top J` (Levenberg-Marquardt: the
+      second-order model of both terms, with the Gauss-Newton curvature because the exact Hessian
+      is indefinite on the valley's walls).
+
+    Computed in one jitted function (compiled once per dtype).
+
+    Args:
+        x0: the point, shape ``(2,)``.
+        lam: :math:`\lambda > 0`.
+
+    Returns:
+        Name -> end point (NumPy arrays of shape ``(2,)``), in the order above.
+
+    Example:
+        >>> out = rosenbrock_steps([-0.5, 1.0], 10.0)
+        >>> sorted(out) == sorted(STEP_NAMES)
+        True
+
+    References:
+        Lecture 3 of this course; N. Parikh and S. Boyd, *Proximal Algorithms* (2014).
+    """
+    x0 = jnp.asarray(x0, dtype=jnp.result_type(float))
+    if x0.shape != (2,):
+        raise ValueError(f"x0 must be a point of shape (2,), got shape {x0.shape}.")
+    if not float(lam) > 0:
+        raise ValueError(f"lam must be positive (it weighs the proximity term), got {lam}.")
+    out = _steps(x0, jnp.asarray(lam, dtype=x0.dtype))
+    return {name: np.asarray(p) for name, p in zip(STEP_NAMES, out)}
+
+
+def plot_rosenbrock_steps(
+    x0: ArrayLike,
+    lam: float,
+    ax: Axes | None = None,
+    *,
+    xlim: tuple[float, float] = (-1.6, 1.6),
+    ylim: tuple[float, float] = (-0.6, 1.6),
+) -> tuple[Axes, dict[str, np.ndarray]]:
+    """Draw :func:`rosenbrock_steps` as arrows from ``x0`` over Rosenbrock's contours.
+
+    Args:
+        x0: the point, shape ``(2,)``.
+        lam: :math:`\\lambda > 0`.
+        ax: Axes to draw on (``None``: a new figure).
+        xlim, ylim: the window (steps that leave it are clipped by the axes).
+
+    Returns:
+        ``(ax, endpoints)`` with ``endpoints`` as :func:`rosenbrock_steps` returns.
+
+    Example:
+        >>> ax, ends = plot_rosenbrock_steps([-0.5, 1.0], 30.0)
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    ends = rosenbrock_steps(x0, lam)
+    plot_rosenbrock_contours(ax, xlim=xlim, ylim=ylim)
+    plot_steps(x0, ends, ax)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_title(f"one step from x = ({float(x0[0]):.3g}, {float(x0[1]):.3g}), λ = {float(lam):.3g}")
+    return ax, ends
+
+
+def rosenbrock_step_explorer(
+    *, x0: Sequence[float] = (-0.5, 1.0), lam: float = 10.0
+) -> widgets.VBox:
+    r"""A log-scale slider for :math:`\lambda`, redrawing the five steps of :func:`rosenbrock_steps`.
+
+    Large :math:`\lambda` (short steps): all five agree to first order. Small :math:`\lambda`: GD
+    and the Euclidean prox/damped Gauss-Newton are dominated by the valley's steep walls, while the
+    pullback prox and the natural gradient (its approximation) move along the valley, the way
+    output-space gradient descent would.
+
+    The returned box has attributes ``lam_slider``, ``output``, ``last_drawn`` (a dict
+    ``{"lam": ...}``), ``last_endpoints``, ``last_figure`` and ``status`` (a hidden ``Text``
+    widget reading ``"lam=..."``, for browser tests).
+
+    Args:
+        x0: the point the steps start from.
+        lam: initial :math:`\lambda`, in ``[1, 1000]``.
+
+    Returns:
+        An ``ipywidgets.VBox``: the slider above the plot.
+
+    Example:
+        >>> box = rosenbrock_step_explorer(lam=10.0)
+        >>> box.lam_slider.value = 100.0  # redraws
+        >>> box.last_drawn["lam"]
+        100.0
+
+    References:
+        Lecture 3 of this course.
+    """
+    if not 1.0 <= lam <= 1000.0:
+        raise ValueError(f"lam must be in [1, 1000] (the slider's range), got {lam}.")
+    lam_slider = widgets.FloatLogSlider(
+        value=lam, base=10, min=0, max=3, step=0.05, description="λ", continuous_update=False,
+        readout_format=".3g",
+    )
+    status = widgets.Text(value="", description="last drawn", layout=widgets.Layout(display="none"))
+    box = widgets.VBox([lam_slider, status])
+
+    def draw(lam: float) -> None:
+        ax, ends = plot_rosenbrock_steps(x0, lam)
+        fig = ax.figure
+        box.last_figure = fig
+        box.last_endpoints = ends
+        box.last_drawn = {"lam": float(lam)}
+        status.value = f"lam={float(lam):.4g}"
+        if _inline_backend():
+            plt.show()
+        else:
+            plt.close(fig)
+
+    output = widgets.interactive_output(draw, {"lam": lam_slider})
+    box.children = (lam_slider, output, status)
+    box.lam_slider, box.output, box.status = lam_slider, output, status
+    return box
+
+
+def gaussian_fisher_explorer(*, mu: float = 0.0, sigma: float = 1.0, radius: float = 0.25) -> widgets.VBox:
+    r"""Sliders for a Gaussian's :math:`(\mu, \sigma)`, redrawing its Fisher ball and density.
+
+    Draws :func:`gradtools.plotting.plot_gaussian_fisher`: the ball
+    :math:`\delta^\top F \delta = r^2` with :math:`F = \operatorname{diag}(1/\sigma^2, 2/\sigma^2)`
+    moves with the point and grows in proportion to :math:`\sigma`; the neighbouring densities on
+    its boundary are all about :math:`r^2/2` nats of KL away.
+
+    The returned box has attributes ``mu_slider``, ``sigma_slider``, ``output``, ``last_drawn``
+    (``{"mu", "sigma"}``), ``last_figure`` and ``status`` (hidden ``Text``,
+    ``"mu=..., sigma=..."``).
+
+    Args:
+        mu: initial mean, in ``[-2, 2]``.
+        sigma: initial standard deviation, in ``[0.3, 3]``.
+        radius: the ball's radius :math:`r`.
+
+    Returns:
+        An ``ipywidgets.VBox``.
+
+    Example:
+        >>> box = gaussian_fisher_explorer()
+        >>> box.sigma_slider.value = 2.0  # redraws
+        >>> box.last_drawn["sigma"]
+        2.0
+
+    References:
+        Lecture 3 of this course; S. Amari (1998).
+    """
+    if not -2.0 <= mu <= 2.0:
+        raise ValueError(f"mu must be in [-2, 2] (the slider's range), got {mu}.")
+    if not 0.3 <= sigma <= 3.0:
+        raise ValueError(f"sigma must be in [0.3, 3] (the slider's range), got {sigma}.")
+    mu_slider = widgets.FloatSlider(
+        value=mu, min=-2.0, max=2.0, step=0.1, description="μ", continuous_update=False, readout_format=".2f"
+    )
+    sigma_slider = widgets.FloatSlider(
+        value=sigma, min=0.3, max=3.0, step=0.1, description="σ", continuous_update=False, readout_format=".2f"
+    )
+    status = widgets.Text(value="", description="last drawn", layout=widgets.Layout(display="none"))
+    controls = widgets.HBox([mu_slider, sigma_slider])
+    box = widgets.VBox([controls, status])
+
+    def draw(mu: float, sigma: float) -> None:
+        fig = plot_gaussian_fisher(mu, sigma, radius=radius)
+        box.last_figure = fig
+        box.last_drawn = {"mu": float(mu), "sigma": float(sigma)}
+        status.value = f"mu={float(mu):.4g}, sigma={float(sigma):.4g}"
+        if _inline_backend():
+            plt.show()
+        else:
+            plt.close(fig)
+
+    output = widgets.interactive_output(draw, {"mu": mu_slider, "sigma": sigma_slider})
+    box.children = (controls, output, status)
+    box.mu_slider, box.sigma_slider, box.output, box.status = mu_slider, sigma_slider, output, status
+    return box

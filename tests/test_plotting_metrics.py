@@ -1,0 +1,148 @@
+"""gradtools.plotting.metrics under Agg: what is drawn matches independent computations."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+
+from gradtools import plotting as gp  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_rosenbrock_contours_marks_minimum():
+    ax = gp.plot_rosenbrock_contours(a=0.5, b=10.0)
+    stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    np.testing.assert_allclose(stars[0].get_xydata(), [[0.5, 0.25]])
+    assert len(ax.collections) >= 1  # the contour set
+
+
+def test_plot_path_draws_points_and_rejects_bad_shape():
+    p = np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0]])
+    ax = gp.plot_path(p, label="GD")
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), p)
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), p[:1])  # start marker
+    with pytest.raises(ValueError, match="num_points, 2"):
+        gp.plot_path(np.zeros((3, 3)))
+
+
+def test_rosenbrock_paths_two_panels_and_name_check():
+    x = np.array([[-1.0, 1.0], [0.0, 0.0]])
+    z = np.stack([1 - x[:, 0], 10 * (x[:, 1] - x[:, 0] ** 2)], -1)
+    fig = gp.plot_rosenbrock_paths({"GD": x}, {"GD": z})
+    ax_x, ax_z = fig.axes
+    np.testing.assert_allclose(ax_x.lines[1].get_xydata(), x)
+    np.testing.assert_allclose(ax_z.lines[0].get_xydata(), z)
+    with pytest.raises(ValueError, match="same names"):
+        gp.plot_rosenbrock_paths({"GD": x}, {"NG": z})
+
+
+def test_plot_steps_endpoints():
+    ends = {"a": np.array([1.0, 0.0]), "b": np.array([0.5, 0.5])}
+    ax = gp.plot_steps([0.0, 0.0], ends)
+    pts = [ln.get_xydata()[0] for ln in ax.lines[1:]]
+    np.testing.assert_allclose(pts, [ends["a"], ends["b"]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def test_metric_ellipse_axes_are_radius_over_sqrt_eigenvalues():
+    theta = 0.3
+    R = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    G = R @ np.diag([4.0, 0.25]) @ R.T
+    ax = gp.plot_metric_ellipses([[1.0, 2.0]], G, radius=0.5)
+    (e,) = [p for p in ax.patches if isinstance(p, Ellipse)]
+    np.testing.assert_allclose(e.center, [1.0, 2.0])
+    np.testing.assert_allclose(sorted([e.width, e.height]), sorted([2 * 0.5 / 2.0, 2 * 0.5 / 0.5]))
+    # Points on the drawn boundary satisfy delta^T G delta = r^2 (the path is cubic Bezier
+    # segments: every third vertex lies on the curve, the others are control points).
+    verts = e.get_patch_transform().transform(e.get_path().vertices[:-1:3]) - np.array([1.0, 2.0])
+    q = np.einsum("ni,ij,nj->n", verts, G, verts)
+    np.testing.assert_allclose(q, 0.25, rtol=1e-6)
+
+
+def test_metric_ellipses_errors():
+    with pytest.raises(ValueError, match=r"\(n, 2, 2\)"):
+        gp.plot_metric_ellipses([[0, 0], [1, 1]], np.eye(2)[None])
+    with pytest.raises(ValueError, match="positive definite"):
+        gp.plot_metric_ellipses([[0, 0]], np.diag([1.0, -1.0]))
+
+
+def test_gaussian_fisher_figure():
+    fig = gp.plot_gaussian_fisher(0.5, 2.0, mu_grid=(0.0,), sigma_grid=(1.0,), radius=0.2, num_boundary=4)
+    ax_p, ax_d = fig.axes
+    ell = [p for p in ax_p.patches if isinstance(p, Ellipse)]
+    assert len(ell) == 2
+    hi = ell[-1]
+    np.testing.assert_allclose(hi.center, [0.5, 2.0])
+    # F = diag(1/s^2, 2/s^2): semi-axes r*s and r*s/sqrt(2).
+    np.testing.assert_allclose(sorted([hi.width, hi.height]), sorted([2 * 0.2 * 2.0, 2 * 0.2 * 2.0 / np.sqrt(2)]))
+    assert len(ax_d.lines) == 5  # 4 neighbours + the density
+    x, dens = ax_d.lines[-1].get_xdata(), ax_d.lines[-1].get_ydata()
+    np.testing.assert_allclose(np.trapezoid(dens, x), 1.0, atol=2e-3)
+    with pytest.raises(ValueError, match="positive"):
+        gp.plot_gaussian_fisher(0.0, -1.0)
+
+
+def test_vector_field_and_errors():
+    g = np.linspace(-1, 1, 4)
+    X, Y = np.meshgrid(g, g)
+    path = np.array([[1.0, 1.0], [0.0, 0.0]])
+    ax = gp.plot_vector_field(g, g, -X, -Y, values=X**2 + Y**2, paths=[path], target=[0, 0], title="GD")
+    q = [c for c in ax.collections if isinstance(c, matplotlib.quiver.Quiver)][0]
+    np.testing.assert_allclose(q.U, -X.ravel())
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), path)
+    assert ax.get_title() == "GD"
+    with pytest.raises(ValueError, match="len\\(grid_y\\)"):
+        gp.plot_vector_field(g, g, X[:, :2], Y)
+
+
+def test_preconditioner_fields_figure():
+    g = np.linspace(-1, 5, 5)
+    X, Y = np.meshgrid(g, g)
+    fields = {"GD": (2 - X, 2 - Y), "NGD": (2 - X, 2 - Y)}
+    paths = {"GD": [np.array([[0.0, 0.0], [2.0, 2.0]])], "NGD": []}
+    fig = gp.plot_preconditioner_fields(np.arange(5.0), np.arange(5.0), [2.0, 2.0], g, fields, paths)
+    assert len(fig.axes) == 3
+    assert [a.get_title() for a in fig.axes] == ["data", "GD", "NGD"]
+    with pytest.raises(ValueError, match="same names"):
+        gp.plot_preconditioner_fields(np.arange(5.0), np.arange(5.0), [2, 2], g, fields, {"GD": []})
+
+
+def test_vector_covector_label_is_pairing_and_sharp_vector():
+    G = np.array([[2.0, 0.5], [0.5, 1.0]])
+    om = np.array([1.0, -2.0])
+    v = np.array([0.5, 1.5])
+    ax = gp.plot_vector_covector(v, om, metric=G)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"{om @ v:.3g}" in labels[0]
+    # The last arrow is G^{-1} omega.
+    np.testing.assert_allclose(ax.texts[-1].xy, np.linalg.solve(G, om))
+
+
+def test_loglog_slopes_and_errors():
+    h = np.geomspace(1e-3, 1, 4)
+    ax = gp.plot_loglog(h, {"e": 3 * h**2}, slopes={"e": 2}, xlabel="h")
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), 3 * h**2)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "h"
+    with pytest.raises(ValueError, match="shape"):
+        gp.plot_loglog(h, {"e": h[:2]})
+
+
+def test_bregman_gap_is_drawn():
+    import jax.numpy as jnp
+
+    phi = lambda t: jnp.logaddexp(0.0, t)
+    ax = gp.plot_bregman(phi, -1.0, 2.0)
+    seg = ax.lines[2].get_xydata()
+    sp = lambda t: np.log1p(np.exp(t))
+    sig = 1 / (1 + np.exp(1.0))
+    np.testing.assert_allclose(seg[:, 0], [2.0, 2.0])
+    np.testing.assert_allclose(seg[1, 1] - seg[0, 1], sp(2.0) - sp(-1.0) - sig * 3.0, rtol=1e-6)
