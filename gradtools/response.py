@@ -35,6 +35,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from gradtools._checks import check_callable, check_same_tree, check_scalar_fn
+from gradtools.steps import SolveInfo, cg_solve
 
 PyTree = Any
 Objective = Callable[[PyTree, PyTree], jax.Array]
@@ -123,7 +124,8 @@ def response_jacobian_vp(
     damping: float = 0.0,
     maxiter: int = 200,
     tol: float = 1e-10,
-) -> PyTree:
+    return_info: bool = False,
+) -> PyTree | tuple[PyTree, SolveInfo]:
     r"""Response-Jacobian product :math:`J_{w_*\theta}\, u`: how the fitted weights move when
     :math:`\theta` moves along ``u``.
 
@@ -135,7 +137,7 @@ def response_jacobian_vp(
     stand-in such as the Gauss-Newton matrix :math:`J_{zw}^\top H_{\mathcal{L}} J_{zw}` (pass
     ``curvature=gt.gauss_newton_operator(f, loss, w_star)``), and damping :math:`\delta \ge 0`.
     Costs one mixed product (:func:`mixed_vp`) and one conjugate-gradient solve
-    (``jax.scipy.sparse.linalg.cg``), never a matrix. CG needs :math:`A + \delta I` positive
+    (:func:`gradtools.cg_solve`, which also reports its iterations and residual), never a matrix. CG needs :math:`A + \delta I` positive
     definite: at a strict local minimum the Hessian is; elsewhere add damping or use Gauss-Newton.
     Equals ``response_jacobian(J, w_star, theta) @ u`` (flat) when ``damping=0``.
 
@@ -148,11 +150,15 @@ def response_jacobian_vp(
             ``w_star``), e.g. ``gt.gauss_newton_operator(...)`` or ``gt.hessian_operator(...)``.
         damping: :math:`\delta \ge 0` added to the curvature's diagonal.
         maxiter: maximum number of CG iterations.
-        tol: CG's relative residual tolerance.
+        tol: CG's relative residual tolerance (the default suits float64; in float32 a
+            relative residual below ~1e-7 is out of reach, so pass ``tol=1e-6`` or so there).
+        return_info: also return the solver's :class:`gradtools.SolveInfo` (iterations,
+            relative residual :math:`\|b - (A + \delta I) x\| / \|b\|`, converged flag).
 
     Returns:
         :math:`dw_*`, a pytree with the structure of ``w_star``: to first order,
-        ``w_star(theta + h u) ~ w_star(theta) + h * dw``.
+        ``w_star(theta + h u) ~ w_star(theta) + h * dw``. With ``return_info=True``, the pair
+        ``(dw, info)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -161,6 +167,10 @@ def response_jacobian_vp(
         >>> dw = response_jacobian_vp(J, w_star, jnp.array(2.0), jnp.array(1.0))
         >>> [round(float(x), 5) for x in dw]                  # -1 / (1 + lam)**2
         [-0.11111, -0.11111]
+        >>> dw, info = response_jacobian_vp(J, w_star, jnp.array(2.0), jnp.array(1.0),
+        ...                                 tol=1e-6, return_info=True)   # float32: tol >= ~1e-6
+        >>> bool(info.converged), int(info.iterations)        # A = 3 I: one CG step
+        (True, 1)
 
     References:
         Bengio (2000); Lorraine, Vicol & Duvenaud (2020), https://arxiv.org/abs/1911.02590;
@@ -170,16 +180,18 @@ def response_jacobian_vp(
     check_same_tree(theta, u, wname="theta", vname="u")
     _check_concrete_nonnegative(damping, "damping")
     _check_positive_int(maxiter, "maxiter")
+    if not isinstance(return_info, bool):
+        raise TypeError(f"return_info must be a bool, got {return_info!r}. Pass return_info=True or False.")
     mvp = _curvature_mvp(J, w_star, theta, curvature)
     b = jax.tree_util.tree_map(jnp.negative, mixed_vp(J, w_star, theta, u))
 
-    def damped(v: PyTree) -> PyTree:
+    def checked(v: PyTree) -> PyTree:
         out = mvp(v)
         check_same_tree(w_star, out, wname="w_star", vname="curvature(v)")
-        return jax.tree_util.tree_map(lambda a, x: a + damping * x, out, v)
+        return out
 
-    x, _ = jax.scipy.sparse.linalg.cg(damped, b, tol=tol, atol=0.0, maxiter=maxiter)
-    return x
+    x, info = cg_solve(checked, b, damping=damping, maxiter=maxiter, tol=tol)
+    return (x, info) if return_info else x
 
 
 def response_jacobian(J: Objective, w_star: PyTree, theta: PyTree, *, damping: float = 0.0) -> jax.Array:

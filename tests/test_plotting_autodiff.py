@@ -48,6 +48,20 @@ def test_plot_taylor_1d_draws_f_each_order_and_the_point():
     assert [t.get_text() for t in ax.get_legend().get_texts()][1:4] == ["order 1", "order 2", "order 3"]
 
 
+def test_plot_taylor_1d_higher_orders_match_closed_form_and_taylor_polynomial_1d():
+    # exp at 0: the order-k curve is sum_j x^j / j!, independent of the drawing code
+    ax = P.plot_taylor_1d(jnp.exp, 0.0, radius=1.0, orders=(2, 3), num=21)
+    xs, _ = ax.get_lines()[0].get_data()
+    _, y2 = ax.get_lines()[1].get_data()
+    _, y3 = ax.get_lines()[2].get_data()
+    np.testing.assert_allclose(y2, 1 + xs + xs**2 / 2, rtol=1e-12)
+    np.testing.assert_allclose(y3, 1 + xs + xs**2 / 2 + xs**3 / 6, rtol=1e-12)
+    np.testing.assert_allclose(y3, P.taylor_polynomial_1d(jnp.exp, 0.0, 3)(xs), rtol=1e-12)
+    # no polynomial at all: the function and the point only
+    ax0 = P.plot_taylor_1d(jnp.exp, 0.0, orders=())
+    assert len(ax0.get_lines()) == 2 and ax0.get_lines()[1].get_ydata()[0] == pytest.approx(1.0)
+
+
 def test_plot_taylor_1d_uses_given_axes_and_rejects_bad_radius():
     _, ax = plt.subplots()
     assert P.plot_taylor_1d(jnp.cos, 0.0, ax=ax) is ax

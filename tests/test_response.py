@@ -174,6 +174,50 @@ def test_response_jacobian_vp_is_jittable(key):
     np.testing.assert_allclose(go(jnp.asarray(1.0), jnp.asarray(0.0)), -jnp.linalg.solve(A, w_star), rtol=1e-8)
 
 
+def test_response_jacobian_vp_reports_solver_info(key):
+    X, y = _ridge(key, d=5)
+    J = _ridge_J(X)
+    theta = {"lam": jnp.asarray(0.3), "y": y}
+    w_star, A = _ridge_closed_form(X, y, 0.3)
+    u = {"lam": jnp.asarray(1.0), "y": 0 * y}
+    dw, info = R.response_jacobian_vp(J, w_star, theta, u, return_info=True)
+    np.testing.assert_allclose(dw, -jnp.linalg.solve(A, w_star), rtol=1e-8)
+    # the same solution as without info; CG on a 5-dim SPD system needs at most 5 steps (+ round-off)
+    np.testing.assert_allclose(dw, R.response_jacobian_vp(J, w_star, theta, u), rtol=1e-12)
+    assert bool(info.converged) and 1 <= int(info.iterations) <= 7
+    # the reported residual is ||b - A x|| / ||b|| with b = -(d/d lam) grad_w J = -w_star
+    b = -w_star
+    np.testing.assert_allclose(info.residual_norm, jnp.linalg.norm(b - A @ dw) / jnp.linalg.norm(b), rtol=1e-6, atol=1e-14)
+    assert float(info.residual_norm) <= 1e-10
+
+    # a multiple of the identity: CG converges in exactly one step
+    c = 2.5
+    dw1, info1 = R.response_jacobian_vp(J, w_star, theta, u, curvature=lambda v: c * v, return_info=True)
+    np.testing.assert_allclose(dw1, b / c, rtol=1e-12)
+    assert int(info1.iterations) == 1 and bool(info1.converged)
+
+    # too few iterations: the info says so
+    _, info2 = R.response_jacobian_vp(J, w_star, theta, u, maxiter=1, return_info=True)
+    assert int(info2.iterations) == 1 and not bool(info2.converged) and float(info2.residual_norm) > 1e-10
+
+
+def test_response_jacobian_vp_info_under_jit(key):
+    X, y = _ridge(key)
+    J = _ridge_J(X)
+    w_star, A = _ridge_closed_form(X, y, 1.0)
+    go = jax.jit(lambda lam: R.response_jacobian_vp(J, w_star, {"lam": lam, "y": y},
+                                                    {"lam": jnp.asarray(1.0), "y": 0 * y}, return_info=True))
+    dw, info = go(jnp.asarray(1.0))
+    np.testing.assert_allclose(dw, -jnp.linalg.solve(A, w_star), rtol=1e-8)
+    assert bool(info.converged)
+
+
+def test_rejects_non_bool_return_info(ridge_case):
+    J, w, theta = ridge_case
+    with pytest.raises(TypeError, match="return_info must be a bool"):
+        R.response_jacobian_vp(J, w, theta, theta, return_info="yes")
+
+
 # ---------------------------------------------------------------- a nonlinear model, re-fitted
 
 

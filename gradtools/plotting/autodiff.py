@@ -11,6 +11,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Mapping, Sequence
 
@@ -46,6 +47,15 @@ def _check_order(order: int) -> None:
         raise ValueError(f"Taylor orders must be non-negative ints, got {order!r}. Use e.g. orders=(1, 2).")
 
 
+def _derivatives(f: Callable[[jax.Array], jax.Array], x0: jax.Array, order: int) -> jax.Array:
+    """``[f(x0), f'(x0), ..., f^(order)(x0)]`` by repeated ``jax.grad`` (call it under one ``jit``)."""
+    out, d = [], f
+    for _ in range(order + 1):
+        out.append(d(x0))
+        d = jax.grad(d)
+    return jnp.stack(out)
+
+
 def taylor_polynomial_1d(f: Callable[[jax.Array], jax.Array], x0: float, order: int) -> Callable:
     r"""The Taylor polynomial of a scalar function of one variable, derivatives by ``jax.grad``.
 
@@ -66,10 +76,8 @@ def taylor_polynomial_1d(f: Callable[[jax.Array], jax.Array], x0: float, order: 
         2.5
     """
     _check_order(order)
-    coeffs, d = [], f
-    for j in range(order + 1):
-        coeffs.append(float(d(jnp.asarray(x0, dtype=float))) / math.factorial(j))
-        d = jax.grad(d)
+    derivs = np.asarray(jax.jit(functools.partial(_derivatives, f, order=order))(jnp.asarray(x0, dtype=float)))
+    coeffs = [float(d) / math.factorial(j) for j, d in enumerate(derivs)]
 
     def T(x):
         h = np.asarray(x, dtype=float) - x0
@@ -110,11 +118,19 @@ def plot_taylor_1d(
         _check_order(k)
     ax = _axes(ax)
     xs = np.linspace(x0 - radius, x0 + radius, num)
-    fx = np.asarray(jax.vmap(f)(jnp.asarray(xs)))
+    top = max(orders, default=0)
+
+    @jax.jit
+    def evaluate(grid, x):  # one compiled program: the curve and the derivatives at x0
+        return jax.vmap(f)(grid), _derivatives(f, x, top)
+
+    fx, derivs = evaluate(jnp.asarray(xs), jnp.asarray(x0, dtype=float))
+    fx, derivs = np.asarray(fx), np.asarray(derivs)
     ax.plot(xs, fx, color="k", lw=2, label="f")
     for k in orders:
-        ax.plot(xs, taylor_polynomial_1d(f, x0, k)(xs), ls="--", label=f"order {k}")
-    ax.plot([x0], [float(f(jnp.asarray(x0, dtype=float)))], "o", color="k", label=r"$x_0$")
+        poly = sum(derivs[j] / math.factorial(j) * (xs - x0) ** j for j in range(k + 1))
+        ax.plot(xs, poly, ls="--", label=f"order {k}")
+    ax.plot([x0], [float(derivs[0])], "o", color="k", label=r"$x_0$")
     span = fx.max() - fx.min()
     ax.set_ylim(fx.min() - 0.25 * span - 1e-12, fx.max() + 0.25 * span + 1e-12)
     ax.set_xlabel("x")
@@ -156,11 +172,17 @@ def plot_taylor_2d(
     if x0.shape != (2,):
         raise ValueError(f"x0 must have shape (2,) for a 2-D plot, got {x0.shape}.")
     ax = _axes(ax)
-    f0, g, H = jax.jit(lambda p: (f(p), jax.grad(f)(p), jax.hessian(f)(p)))(x0)
     a = np.linspace(-radius, radius, num)
-    D = jnp.stack(jnp.meshgrid(a, a), axis=-1).reshape(-1, 2)
-    F = np.asarray(jax.jit(jax.vmap(lambda d: f(x0 + d)))(D)).reshape(num, num)
-    Q = np.asarray(f0 + D @ g + 0.5 * jnp.einsum("ni,ij,nj->n", D, H, D)).reshape(num, num)
+    D = np.stack(np.meshgrid(a, a), axis=-1).reshape(-1, 2)
+
+    @jax.jit
+    def evaluate(p, D):  # one compiled program: f on the grid and its quadratic model
+        f0, g, H = f(p), jax.grad(f)(p), jax.hessian(f)(p)
+        F = jax.vmap(lambda d: f(p + d))(D)
+        return F, f0 + D @ g + 0.5 * jnp.einsum("ni,ij,nj->n", D, H, D)
+
+    F, Q = evaluate(x0, jnp.asarray(D, dtype=x0.dtype))
+    F, Q = np.asarray(F).reshape(num, num), np.asarray(Q).reshape(num, num)
     lv = np.linspace(F.min(), F.max(), levels + 2)[1:-1]
     X, Y = np.meshgrid(a + float(x0[0]), a + float(x0[1]))
     ax.contour(X, Y, F, levels=lv, colors="k", linewidths=1.2)
@@ -295,13 +317,13 @@ def plot_chord(
         raise ValueError(f"expected x1 < x2, got x1={x1}, x2={x2}. Swap them.")
     ax = _axes(ax)
     xs = np.linspace(x1 - margin, x2 + margin, num)
-    fv = jax.vmap(f)
-    ax.plot(xs, np.asarray(fv(jnp.asarray(xs))), color="k", lw=2, label="f")
-    f1, f2 = float(f(jnp.asarray(x1, dtype=float))), float(f(jnp.asarray(x2, dtype=float)))
-    ax.plot([x1, x2], [f1, f2], "o-", color="tab:blue", label="chord")
     inner = np.linspace(x1, x2, num)
+    # every value in one compiled call: the wide curve, the curve under the chord, the end points
+    values = np.asarray(jax.jit(jax.vmap(f))(jnp.asarray(np.concatenate([xs, inner, [x1, x2]]))))
+    fx, graph, (f1, f2) = values[:num], values[num:2 * num], values[2 * num:]
+    ax.plot(xs, fx, color="k", lw=2, label="f")
+    ax.plot([x1, x2], [f1, f2], "o-", color="tab:blue", label="chord")
     chord = f1 + (f2 - f1) * (inner - x1) / (x2 - x1)
-    graph = np.asarray(fv(jnp.asarray(inner)))
     ax.fill_between(inner, chord, graph, where=graph > chord, color="tab:red", alpha=0.3, label="graph above chord")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
