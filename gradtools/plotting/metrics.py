@@ -590,9 +590,10 @@ def plot_bregman(
         span = abs(z - z0) + 1.0
         lim = (min(z0, z) - 0.5 * span, max(z0, z) + 0.5 * span)
     t = np.linspace(*lim, 300)
-    vals = np.asarray(jax.vmap(phi)(jax.numpy.asarray(t)))
-    p0, d0 = (float(a) for a in jax.value_and_grad(phi)(z0))
-    pz = float(phi(z))
+    # One compiled program for all the evaluations (cheaper than many small eager ones).
+    evaluate = jax.jit(lambda t, z0, z: (jax.vmap(phi)(t), jax.value_and_grad(phi)(z0), phi(z)))
+    vals, (p0, d0), pz = evaluate(jax.numpy.asarray(t), z0, z)
+    vals, p0, d0, pz = np.asarray(vals), float(p0), float(d0), float(pz)
     tangent_z = p0 + d0 * (z - z0)
     ax.plot(t, vals, color="C0", lw=2, label=r"$\phi$")
     ax.plot(t, p0 + d0 * (t - z0), "--", color="C1", label=r"tangent at $z_0$")
