@@ -12,3 +12,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 def pytest_collectstart(collector):
     if collector.__class__.__name__ == "IPyNbFile":
         collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)
+
+
+# Notebooks under tests/data are fixtures for the grader (some loop forever or kill their kernel
+# on purpose): nbval must never collect them.
+collect_ignore = ["tests/data"]
