@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _LIKELIHOODS = ("categorical", "gaussian", "bernoulli")
 
@@ -65,3 +66,14 @@ def check_likelihood(likelihood: str) -> None:
             f"'categorical' takes logits, 'gaussian' a mean (with a given variance), "
             f"'bernoulli' a logit."
         )
+
+
+def concrete(x: Any) -> np.ndarray | None:
+    """The value of ``x`` as a NumPy array, or ``None`` when it is traced (inside jit/vmap/grad).
+
+    Value checks (NaN, ranges, the simplex) run only on concrete values; shape checks always run.
+    """
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtools._checks import check_callable, check_likelihood, check_same_tree
+from gradtools._checks import concrete as _concrete, check_callable, check_likelihood, check_same_tree
 from gradtools.products import dense
 
 PyTree = Any
@@ -76,14 +76,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # checks
-
-
-def _concrete(x: Any) -> np.ndarray | None:
-    """The value of ``x`` as a NumPy array, or None when it is traced (under jit/vmap/grad)."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return None
 
 
 def _check_variance(variance: Any, likelihood: str) -> None:

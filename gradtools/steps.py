@@ -53,7 +53,7 @@ import optax
 import optax.tree_utils as otu
 from jax.flatten_util import ravel_pytree
 
-from gradtools._checks import check_callable, check_same_tree, check_scalar_fn
+from gradtools._checks import concrete as _concrete, check_callable, check_same_tree, check_scalar_fn
 from gradtools.products import hessian_operator
 
 PyTree = Any
@@ -90,14 +90,6 @@ class SolveInfo(NamedTuple):
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _concrete(x: Any) -> np.ndarray | None:
-    """The value of ``x`` as a NumPy array, or ``None`` when it is traced (inside jit/vmap/grad)."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
 
 
 def _check_nonneg(value: Any, name: str, fix: str) -> None:
