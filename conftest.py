@@ -7,6 +7,8 @@ that comparison: they depend on library versions, not on what the lecture comput
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# No progress bars in re-executed notebooks: stored outputs hold none (gradtools.progress).
+os.environ["GRADTOOLS_PROGRESS"] = "0"
 
 
 def pytest_collectstart(collector):

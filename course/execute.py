@@ -36,6 +36,7 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600, allow_error
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ["GRADTOOLS_PROGRESS"] = "0"  # stored outputs hold no progress bar
     client = NotebookClient(
         nb,
         timeout=timeout,

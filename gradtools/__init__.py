@@ -6,13 +6,18 @@ the plots and widgets the lectures share. Parameters are pytrees; everything is 
 device-agnostic.
 
 The public API is ``__all__``: the core functions at top level, plus the submodules ``problems``,
-``quadratic``, ``response``, ``divergences``, ``plotting`` and ``widgets``.
+``quadratic``, ``response``, ``divergences``, ``behavior`` (lecture 4), ``paths`` and
+``connectivity`` (lecture 5), ``geodesics`` (lecture 6), ``plotting`` and ``widgets``.
 """
 
 from gradtools import (
+    behavior,
+    connectivity,
     display,
     divergences,
     fisher,
+    geodesics,
+    paths,
     plotting,
     problems,
     products,
@@ -42,4 +47,8 @@ __all__ = [
     "divergences",
     "plotting",
     "widgets",
+    "behavior",
+    "paths",
+    "connectivity",
+    "geodesics",
 ]

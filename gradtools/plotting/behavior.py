@@ -1,0 +1,3 @@
+"""Plots of lecture 4 (behavior manifolds)."""
+
+__all__: list[str] = []

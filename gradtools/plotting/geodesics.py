@@ -1,0 +1,3 @@
+"""Plots of lecture 6 (weight-space geodesics)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Explorer of lecture 6: geodesic against straight line on a two-parameter model."""
+
+__all__: list[str] = []
