@@ -1,5 +1,6 @@
 """Lecture 1's plots: each draws what it says (checked on the artists' data) and rejects bad input."""
 
+import jax
 import jax.numpy as jnp
 import matplotlib
 
@@ -80,6 +81,32 @@ def test_plot_eigen_coordinates_shows_drift():
         float(quad.eigenbasis(q).Q[1, 1])), atol=1e-12)
     with pytest.raises(ValueError, match="expected 2 labels"):
         gt.plotting.plot_eigen_coordinates(q, ws, labels=["a"])
+
+
+def test_plot_eigen_coordinates_in_a_given_basis_of_a_repeated_eigenvalue():
+    # eigenvalues (1, 0, 0): eigh picks any basis of the 2-D null space; the given basis is kept
+    R, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(2), (3, 3)))
+    q = quad.Quadratic(R @ jnp.diag(jnp.array([1.0, 0.0, 0.0])) @ R.T, R @ jnp.array([-1.0, 0.2, 0.0]), jnp.asarray(0.0))
+    w0 = jax.random.normal(jax.random.key(3), (3,))
+    ws = quad.gd_trajectory(q, w0, 0.3, 40)
+    ax = gt.plotting.plot_eigen_coordinates(q, ws, basis=R)
+    c = np.asarray(ws @ R)
+    np.testing.assert_allclose(ax.lines[0].get_ydata()[-1], 1.0, atol=1e-5)      # converges to -b/a = 1
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), c[0, 1] - 0.06 * np.arange(41), atol=1e-12)  # drifts
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), c[0, 2], atol=1e-12)    # never moves
+    with pytest.raises(ValueError, match="orthonormal"):
+        gt.plotting.plot_eigen_coordinates(q, ws, basis=2 * R)
+    with pytest.raises(ValueError, match="eigenvectors"):
+        gt.plotting.plot_eigen_coordinates(q, ws, basis=jnp.eye(3))
+
+
+def test_plot_loss_curves_does_not_draw_roundoff():
+    vals = np.array([1.0, 1e-6, 1e-12, 1e-17, 0.0, -1e-18])
+    ax = gt.plotting.plot_loss_curves({"a": vals})
+    y = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(y[:3], vals[:3])
+    assert np.all(np.isnan(y[3:]))
+    assert ax.get_ylim()[0] > 1e-14
 
 
 def test_plot_loss_curves_and_steps_vs_condition():

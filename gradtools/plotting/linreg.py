@@ -288,6 +288,7 @@ def plot_eigen_coordinates(
     *,
     ax: Axes | None = None,
     labels: Sequence[str] | None = None,
+    basis: ArrayLike | None = None,
 ) -> Axes:
     r"""The eigenbasis coordinates :math:`\tilde w_j(t) = q_j^\top w_t` against the step (linear scale).
 
@@ -299,13 +300,21 @@ def plot_eigen_coordinates(
         ws: iterates ``(num_steps + 1, n)``.
         ax: Axes to draw on (default: a new figure).
         labels: one legend label per coordinate (default: the eigenvalue and :math:`\tilde b_j`).
+        basis: the orthonormal eigenvectors to use, as the columns of an ``(n, n)`` matrix (default:
+            those of ``jnp.linalg.eigh``). Pass it when an eigenvalue is repeated: the eigenvectors
+            of a repeated eigenvalue are any orthonormal basis of its eigenspace, and ``eigh``
+            returns an arbitrary one, which mixes the coordinates a text talks about.
 
     Returns:
         The Axes.
 
+    Raises:
+        ValueError: if ``basis`` is not orthonormal or its columns are not eigenvectors of ``q.A``.
+
     Example:
         >>> q = quad.Quadratic(jnp.diag(jnp.array([1.0, 0.0])), jnp.array([-1.0, 0.5]), jnp.array(0.0))
         >>> ax = plot_eigen_coordinates(q, quad.gd_trajectory(q, jnp.zeros(2), 0.5, 20))
+        >>> ax = plot_eigen_coordinates(q, quad.gd_trajectory(q, jnp.zeros(2), 0.5, 20), basis=jnp.eye(2))
 
     References:
         Lecture 1 of this course.
@@ -315,12 +324,26 @@ def plot_eigen_coordinates(
     ws = _check_trajectory(ws, n)
     if labels is not None and len(labels) != n:
         raise ValueError(f"expected {n} labels, one per coordinate, got {len(labels)}.")
+    if basis is None:
+        Q, a, b_tilde = np.asarray(eig.Q), np.asarray(eig.eigvals), np.asarray(eig.b_tilde)
+    else:
+        Q = np.asarray(basis, dtype=float)
+        A = np.asarray(q.A)
+        if Q.shape != (n, n):
+            raise ValueError(f"basis must be ({n}, {n}) (eigenvectors as columns), got shape {Q.shape}.")
+        if not np.allclose(Q.T @ Q, np.eye(n), atol=1e-8):
+            raise ValueError("basis must have orthonormal columns (Q^T Q = I); orthonormalize it, e.g. with jnp.linalg.qr.")
+        a = np.einsum("ij,ik,kj->j", Q, A, Q)  # Rayleigh quotients
+        scale = max(float(np.abs(A).max()), 1.0)
+        if not np.allclose(A @ Q, Q * a, atol=1e-8 * scale):
+            raise ValueError("the columns of basis must be eigenvectors of q.A (A q_j = a_j q_j); got other vectors.")
+        b_tilde = Q.T @ np.asarray(q.b)
     ax = _new_ax(ax)
-    coords = ws @ np.asarray(eig.Q)
+    coords = ws @ Q
     t = np.arange(ws.shape[0])
     for j in range(n):
         lab = labels[j] if labels is not None else (
-            rf"$a_{{{j + 1}}}={float(eig.eigvals[j]):.2g},\ \tilde b_{{{j + 1}}}={float(eig.b_tilde[j]):.2g}$"
+            rf"$a_{{{j + 1}}}={float(a[j]):.2g},\ \tilde b_{{{j + 1}}}={float(b_tilde[j]):.2g}$"
         )
         ax.plot(t, coords[:, j], lw=1.5, label=lab)
     ax.set_xlabel("step $t$")
@@ -335,13 +358,17 @@ def plot_loss_curves(
     ax: Axes | None = None,
     logy: bool = True,
     ylabel: str = r"$\mathcal{J}(w_t) - \mathcal{J}_\star$",
+    floor: float = 1e-13,
 ) -> Axes:
     """One curve per run (e.g. loss minus its minimum) against the step.
 
     Args:
         curves: ``{label: values (num_steps + 1,)}``.
         ax: Axes to draw on (default: a new figure).
-        logy: logarithmic y axis (non-positive values are clipped to the smallest float).
+        logy: logarithmic y axis. Values at or below round-off, ``floor`` times the largest
+            absolute value of the curve's first entry, are not drawn (the curve stops there)
+            rather than clipped, so the axis shows the data, not 300 decades of rounding noise.
+        floor: relative level, see ``logy``.
         ylabel: y-axis label.
 
     Returns:
@@ -360,7 +387,10 @@ def plot_loss_curves(
         vals = np.asarray(vals)
         if vals.ndim != 1:
             raise ValueError(f"curve {label!r} must be 1-D (one value per step), got shape {vals.shape}.")
-        ax.plot(np.arange(vals.shape[0]), np.maximum(vals, np.finfo(float).tiny) if logy else vals, label=label)
+        if logy:
+            cut = floor * max(abs(float(vals[0])), np.finfo(float).tiny)
+            vals = np.where(vals > cut, vals, np.nan)  # round-off (or <= 0): not drawn
+        ax.plot(np.arange(vals.shape[0]), vals, label=label)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("step $t$")

@@ -26,6 +26,29 @@ def _inline_backend() -> bool:
     return "inline" in matplotlib.get_backend().lower()
 
 
+def _interactive_output(draw, controls: dict) -> widgets.Output:
+    """``ipywidgets.interactive_output``, without the escape codes it prints outside a kernel.
+
+    In a kernel (JupyterLab, nbval, ``python -m course execute``) this is ipywidgets' own function.
+    Without one (a doctest, a script, pytest) its ``clear_output`` falls back to printing
+    terminal escape codes; there is no output area to clear there, so ``draw`` is simply called
+    now and again on every change of a control.
+    """
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        return widgets.interactive_output(draw, controls)
+    out = widgets.Output()
+
+    def update(change=None) -> None:
+        draw(**{name: control.value for name, control in controls.items()})
+
+    for control in controls.values():
+        control.observe(update, "value")
+    update()
+    return out
+
+
 def gd_quadratic_explorer(
     *,
     lr: float = 1.0,
@@ -92,7 +115,7 @@ def gd_quadratic_explorer(
         else:
             plt.close(fig)  # e.g. Agg under pytest: keep the Figure object, free pyplot's copy
 
-    output = widgets.interactive_output(draw, {"lr": lr_slider, "kappa": kappa_slider})
+    output = _interactive_output(draw, {"lr": lr_slider, "kappa": kappa_slider})
     box.children = (controls, output, status)
     box.lr_slider, box.kappa_slider, box.output, box.status = lr_slider, kappa_slider, output, status
     return box

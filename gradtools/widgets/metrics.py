@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 
 from gradtools import divergences, problems, products, steps
 from gradtools.plotting.metrics import plot_gaussian_fisher, plot_rosenbrock_contours, plot_steps
+from gradtools.widgets.linreg import _interactive_output
 
 __all__ = [
     "rosenbrock_steps",
@@ -186,7 +187,7 @@ def rosenbrock_step_explorer(
         else:
             plt.close(fig)
 
-    output = widgets.interactive_output(draw, {"lam": lam_slider})
+    output = _interactive_output(draw, {"lam": lam_slider})
     box.children = (lam_slider, output, status)
     box.lam_slider, box.output, box.status = lam_slider, output, status
     return box
@@ -245,7 +246,7 @@ def gaussian_fisher_explorer(*, mu: float = 0.0, sigma: float = 1.0, radius: flo
         else:
             plt.close(fig)
 
-    output = widgets.interactive_output(draw, {"mu": mu_slider, "sigma": sigma_slider})
+    output = _interactive_output(draw, {"mu": mu_slider, "sigma": sigma_slider})
     box.children = (controls, output, status)
     box.mu_slider, box.sigma_slider, box.output, box.status = mu_slider, sigma_slider, output, status
     return box
