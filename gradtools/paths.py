@@ -41,7 +41,7 @@ from jax.flatten_util import ravel_pytree
 
 from gradtools._checks import check_callable, check_same_tree, check_scalar_fn
 from gradtools._checks import concrete as _concrete
-from gradtools.steps import _check_w, _jit_bound
+from gradtools.steps import SolveInfo, _cg, _check_solver_args, _check_w, _jit_bound, _raise_if_nonfinite
 
 PyTree = Any
 
@@ -57,6 +57,13 @@ __all__ = [
     "bezier_expected_loss",
     "BezierInfo",
     "train_bezier",
+    "output_metric_mvp",
+    "christoffel",
+    "geodesic_acceleration",
+    "shoot",
+    "FIPInfo",
+    "fip_step",
+    "shard_batch",
 ]
 
 
@@ -647,3 +654,477 @@ def _train_bezier_jit(loss, optimizer, w0, w1, data, theta0, key, *, num_steps: 
 
     (theta, _), (losses, ts) = jax.lax.scan(step, (theta0, optimizer.init(theta0)), jax.random.split(key, num_steps))
     return theta, BezierInfo(losses, ts)
+
+
+# --------------------------------------------------------------------------------------------
+# the output-space metric and the geodesic equation (lecture 6)
+
+
+def _batch_size_of(model: Callable, w: PyTree, x: Any) -> int:
+    """Check ``model(w, x)`` (floating arrays, one leading batch axis) and return the batch size."""
+    _check_outputs(lambda u: model(u, x), w, name="model")
+    out = jax.eval_shape(lambda u: model(u, x), w)
+    shapes = [a.shape for a in jax.tree_util.tree_leaves(out)]
+    if any(len(sh) == 0 for sh in shapes) or len({sh[0] for sh in shapes}) != 1:
+        raise ValueError(
+            f"model(w, x) must return outputs with a leading batch axis (N examples) on every leaf, "
+            f"got output shapes {shapes}. Apply the model to a batch x of shape (N, ...)."
+        )
+    return shapes[0][0]
+
+
+def _scale(c: Any, tree: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda a: (c * a).astype(jnp.result_type(a)), tree)
+
+
+def _sq_norm(tree: PyTree) -> jax.Array:
+    return sum(jnp.sum(jnp.square(a)) for a in jax.tree_util.tree_leaves(tree))
+
+
+def _metric_parts(model: Callable, w: PyTree, x: Any, n: int):
+    """``(z, jvp, mvp)``: outputs, ``u -> J u`` and ``u -> (1/N) J^T J u`` from one linearization."""
+    z, f_jvp = jax.linearize(lambda u: model(u, x), w)
+    f_vjp = jax.linear_transpose(f_jvp, w)
+
+    def mvp(u):
+        return _scale(1.0 / n, f_vjp(f_jvp(u))[0])
+
+    return z, f_jvp, mvp
+
+
+def output_metric_mvp(model: Callable[[PyTree, Any], PyTree], w: PyTree, x: Any, v: PyTree) -> PyTree:
+    r"""Product with the output-space metric :math:`g(w) = \frac1N \sum_i J_i^\top J_i` on a batch.
+
+    .. math::
+        g(w)\, v = \frac1N \sum_{i=1}^N J_i^\top J_i\, v, \qquad
+        J_i = \frac{\partial f(x_i; w)}{\partial w},
+
+    so that :math:`v^\top g\, v` is, to first order, the mean squared change of the outputs when
+    the weights move by :math:`v`: the RMS output distance of Raghavan and Thomson is
+    :math:`\sqrt{dw^\top g\, dw}`. One linearization of the model, then a JVP and its transpose
+    (about the cost of two gradients). Equals ``J.T @ J @ v / N`` with ``J = jax.jacfwd`` of the
+    flattened outputs. ``x`` may be sharded over devices (:func:`shard_batch`): under ``jit`` the
+    sum over the batch becomes an all-reduce.
+
+    Args:
+        model: ``model(w, x) -> outputs`` with a leading batch axis ``N`` on every output leaf.
+        w: parameters, any pytree of floating arrays.
+        x: the batch of inputs (any pytree ``model`` takes).
+        v: the direction, same structure and shapes as ``w``.
+
+    Returns:
+        :math:`g(w)\, v`, structure of ``w``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> model = lambda w, x: x @ w                     # linear: g = X^T X / N
+        >>> x = jnp.array([[1.0, 0.0], [1.0, 2.0]])
+        >>> output_metric_mvp(model, jnp.zeros(2), x, jnp.array([1.0, 0.0]))
+        Array([1., 1.], dtype=float32)
+
+    References:
+        G. Raghavan, M. Thomson (2021), https://arxiv.org/abs/2106.02793, equations 6-8.
+    """
+    check_callable(model, "model")
+    _check_w(w)
+    check_same_tree(w, v)
+    n = _batch_size_of(model, w, x)
+    return _metric_parts(model, w, x, n)[2](v)
+
+
+def _flat_fn(f: Callable, w: PyTree):
+    flat, unravel = ravel_pytree(w)
+    return flat, (lambda u: ravel_pytree(f(unravel(u)))[0])
+
+
+def christoffel(f: Callable[[PyTree], PyTree], w: PyTree, *, damping: float = 0.0) -> jax.Array:
+    r"""Dense Christoffel symbols ``Gamma[k, i, j]`` of the pullback metric :math:`g = J^\top J` of ``f``.
+
+    .. math::
+        \Gamma^k_{ij} = \tfrac12\, g^{kl} \big(\partial_i g_{jl} + \partial_j g_{il} - \partial_l g_{ij}\big)
+        = \big(g^{-1} J^\top\big)_{ka}\, \frac{\partial^2 f_a}{\partial w_i \partial w_j},
+
+    the second form because :math:`\partial_i g_{jl} = H^a_{ij} J_{al} + J_{aj} H^a_{il}` for
+    :math:`g = J^\top J` (:math:`H^a` the Hessian of output :math:`a`); it is computed that way,
+    from ``jax.jacfwd`` and ``jax.hessian`` of the flattened outputs and one dense solve. The
+    geodesic equation is :math:`\ddot w^k + \Gamma^k_{ij} \dot w^i \dot w^j = 0`. Indices are in
+    ``ravel_pytree(w)`` order. For small models only: it forms the ``n x n x n`` tensor; for
+    networks use :func:`geodesic_acceleration`. :math:`g` must be invertible (full column rank
+    ``J``: no more parameters than outputs), unless ``damping`` :math:`\delta > 0` replaces
+    :math:`g^{-1}` by :math:`(g + \delta I)^{-1}`.
+
+    Args:
+        f: ``w -> outputs`` (any pytree of floating arrays).
+        w: the point, any pytree of floating arrays (``n`` entries in all).
+        damping: :math:`\delta \ge 0`.
+
+    Returns:
+        ``Gamma``, shape ``(n, n, n)``, symmetric in its last two indices.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> polar = lambda w: w[0] * jnp.array([jnp.cos(w[1]), jnp.sin(w[1])])
+        >>> G = christoffel(polar, jnp.array([2.0, 0.3]))   # r: -r at (phi, phi); phi: 1/r at (r, phi)
+        >>> jnp.round(G[0, 1, 1], 4), jnp.round(G[1, 0, 1], 4), jnp.round(G[1, 1, 0], 4)
+        (Array(-2., dtype=float32), Array(0.5, dtype=float32), Array(0.5, dtype=float32))
+    """
+    check_callable(f, "f")
+    _check_w(w)
+    _check_outputs(f, w)
+    _check_solver_args(None, w, damping, 1, 1.0, "f")
+    flat, F = _flat_fn(f, w)
+    n = flat.shape[0]
+    J = jax.jacfwd(F)(flat)
+    H = jax.hessian(F)(flat)
+    g = J.T @ J + damping * jnp.eye(n, dtype=J.dtype)
+    rhs = jnp.einsum("al,aij->lij", J, H).reshape(n, n * n)
+    return jnp.linalg.solve(g, rhs).reshape(n, n, n)
+
+
+def geodesic_acceleration(
+    f: Callable[[PyTree], PyTree],
+    w: PyTree,
+    v: PyTree,
+    *,
+    damping: float = 0.0,
+    tol: float = 1e-10,
+    maxiter: int = 100,
+) -> tuple[PyTree, SolveInfo]:
+    r"""The geodesic acceleration :math:`-\Gamma(w)[v, v]` of the pullback metric of ``f``, matrix-free.
+
+    .. math::
+        a = -(g + \delta I)^{-1} J^\top\, (D^2 f)(w)[v, v], \qquad g = J^\top J,
+
+    which for :math:`\delta = 0` and invertible :math:`g` equals
+    :math:`-\Gamma^k_{ij} v^i v^j` (contract :func:`christoffel`): a geodesic solves
+    :math:`\ddot w = a(w, \dot w)`. The second directional derivative
+    :math:`(D^2 f)[v, v] = \tfrac{d^2}{ds^2} f(w + s v)|_{s=0}` is a JVP of a JVP; :math:`J^\top`
+    is a VJP; the solve is conjugate gradients (:func:`gradtools.cg_solve`) with products
+    :math:`u \mapsto J^\top J u` from one linearization. No ``n x n`` matrix, no ``n^3`` tensor:
+    the cost is a few forward passes per CG iteration.
+
+    For an over-parameterised model :math:`g` is singular. The right-hand side
+    :math:`J^\top (D^2 f)[v, v]` lies in the range of :math:`g`, so in exact arithmetic CG from zero
+    converges to the minimum-norm solution (the pseudo-inverse) even at ``damping=0``; in floating
+    point a small ``damping`` relative to :math:`g`'s scale keeps the solve stable.
+
+    For the RMS-over-inputs metric :math:`\frac1N \sum_i J_i^\top J_i`, pass
+    ``f = lambda w: model(w, x) / jnp.sqrt(N)`` (the acceleration is the same for any constant
+    scale of ``f`` at ``damping=0``).
+
+    Args:
+        f: ``w -> outputs`` (any pytree of floating arrays).
+        w: the point, any pytree of floating arrays.
+        v: the velocity, same structure and shapes as ``w``.
+        damping: :math:`\delta \ge 0`.
+        tol: CG's relative residual.
+        maxiter: the most CG iterations.
+
+    Returns:
+        ``(a, info)``: the acceleration (structure of ``w``) and the CG solve's :class:`SolveInfo`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> polar = lambda w: w[0] * jnp.array([jnp.cos(w[1]), jnp.sin(w[1])])
+        >>> a, info = geodesic_acceleration(polar, jnp.array([2.0, 0.3]), jnp.array([0.0, 1.0]))
+        >>> jnp.round(a, 4)                               # (r phi'^2, -2 r' phi' / r)
+        Array([ 2., -0.], dtype=float32)
+
+    References:
+        G. Raghavan, M. Thomson (2021), https://arxiv.org/abs/2106.02793, equations 25-26;
+        M. do Carmo, *Riemannian Geometry* (1992), chapter 3.
+    """
+    check_callable(f, "f")
+    _check_w(w)
+    check_same_tree(w, v)
+    _check_outputs(f, w)
+    _check_solver_args(None, w, damping, maxiter, tol, "f")
+    a, info, rhs = _jit_bound(_accel_jit, f, maxiter=int(maxiter))(w, v, damping, tol)
+    _raise_if_nonfinite(rhs, a, info.residual_norm)
+    return a, info
+
+
+def _accel(f, w, v, damping, tol, maxiter):
+    _, d2 = jax.jvp(lambda u: jax.jvp(f, (u,), (v,))[1], (w,), (v,))
+    _, f_jvp = jax.linearize(f, w)
+    f_vjp = jax.linear_transpose(f_jvp, w)
+    rhs = _scale(-1.0, f_vjp(d2)[0])
+    a, info = _cg(lambda u: f_vjp(f_jvp(u))[0], rhs, jax.tree_util.tree_map(jnp.zeros_like, rhs), damping, tol, maxiter)
+    return a, info, rhs
+
+
+def _accel_jit(f, w, v, damping, tol, *, maxiter: int):
+    return _accel(f, w, v, damping, tol, maxiter)
+
+
+def shoot(
+    f: Callable[[PyTree], PyTree],
+    w0: PyTree,
+    v0: PyTree,
+    *,
+    t1: float = 1.0,
+    num_steps: int = 100,
+    damping: float = 0.0,
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    cg_tol: float = 1e-10,
+    cg_maxiter: int = 100,
+    max_steps: int = 4096,
+) -> tuple[PyTree, PyTree]:
+    r"""Shoot a geodesic: integrate :math:`\ddot w = a(w, \dot w)` from :math:`w(0) = w_0`, :math:`\dot w(0) = v_0`.
+
+    .. math::
+        \frac{d}{dt}\begin{pmatrix} w \\ v \end{pmatrix}
+        = \begin{pmatrix} v \\ -(g + \delta I)^{-1} J^\top (D^2 f)(w)[v, v] \end{pmatrix},
+
+    the geodesic equation :math:`\ddot w^k + \Gamma^k_{ij}\dot w^i \dot w^j = 0` of the pullback
+    metric :math:`g = J^\top J` of ``f`` as a first-order system, with the right-hand side from
+    :func:`geodesic_acceleration` (matrix-free). It is solved by ``diffrax`` (Tsit5, an adaptive
+    5th-order Runge-Kutta method, with ``rtol``/``atol`` step-size control) and sampled at
+    ``num_steps + 1`` evenly spaced times in ``[0, t1]``. Along the result the output speed
+    :math:`\|J \dot w\|` is constant (a geodesic has constant speed), a useful check. The CG solve
+    inside makes the result forward- but not reverse-differentiable.
+
+    Args:
+        f: ``w -> outputs`` (any pytree of floating arrays).
+        w0: the start, any pytree of floating arrays.
+        v0: the initial velocity, same structure and shapes as ``w0``.
+        t1: the end time (``> 0``); the geodesic with velocity ``v0`` reaches ``w(t1)``.
+        num_steps: the number of intervals of the returned samples (``>= 1``).
+        damping: :math:`\delta \ge 0` of the acceleration's solve.
+        rtol, atol: the ODE solver's tolerances.
+        cg_tol, cg_maxiter: the CG solve's relative residual and most iterations.
+        max_steps: the most ODE steps.
+
+    Returns:
+        ``(ws, vs)``: positions and velocities, stacked pytrees with ``num_steps + 1`` points
+        (leading axis) at ``t = jnp.linspace(0, t1, num_steps + 1)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> polar = lambda w: w[0] * jnp.array([jnp.cos(w[1]), jnp.sin(w[1])])
+        >>> ws, vs = shoot(polar, jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]), num_steps=4)
+        >>> u = jax.vmap(polar)(ws)                        # a straight line x = 1 in the plane
+        >>> jnp.round(u, 2)
+        Array([[1.  , 0.  ],
+               [1.  , 0.25],
+               [1.  , 0.5 ],
+               [1.  , 0.75],
+               [1.  , 1.  ]], dtype=float32)
+
+    References:
+        P. Kidger, *On neural differential equations* (2021), https://arxiv.org/abs/2202.02435
+        (diffrax); G. Raghavan, M. Thomson (2021), https://arxiv.org/abs/2106.02793.
+    """
+    check_callable(f, "f")
+    _check_w(w0, "w0")
+    check_same_tree(w0, v0, wname="w0", vname="v0")
+    _check_outputs(f, w0)
+    _check_positive(t1, "t1")
+    num_steps = _check_int(num_steps, "num_steps", 1)
+    max_steps = _check_int(max_steps, "max_steps", 1)
+    _check_positive(rtol, "rtol")
+    _check_positive(atol, "atol")
+    _check_solver_args(None, w0, damping, cg_maxiter, cg_tol, "f")
+    return _jit_bound(_shoot_jit, f, num_steps=num_steps, cg_maxiter=int(cg_maxiter), max_steps=max_steps)(
+        w0, v0, t1, damping, rtol, atol, cg_tol
+    )
+
+
+def _shoot_jit(f, w0, v0, t1, damping, rtol, atol, cg_tol, *, num_steps: int, cg_maxiter: int, max_steps: int):
+    import diffrax  # imported here: equinox/diffrax take a second to import and only shoot needs them
+
+    def field(t, y, args):
+        w, v = y
+        return v, _accel(f, w, v, damping, cg_tol, cg_maxiter)[0]
+
+    dtype = jnp.result_type(jax.tree_util.tree_leaves(w0)[0])
+    t1 = jnp.asarray(t1, dtype)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        t0=jnp.zeros((), dtype),
+        t1=t1,
+        dt0=t1 / num_steps,
+        y0=(w0, v0),
+        saveat=diffrax.SaveAt(ts=jnp.linspace(0.0, 1.0, num_steps + 1, dtype=dtype) * t1),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+    )
+    return sol.ys
+
+
+# --------------------------------------------------------------------------------------------
+# functionally invariant paths (Raghavan et al.)
+
+
+class FIPInfo(NamedTuple):
+    """How one :func:`fip_step` went.
+
+    Attributes:
+        secondary_before: the secondary loss at ``w``.
+        secondary_after: the secondary loss at ``w_new``.
+        output_movement: the first-order RMS output movement :math:`\\sqrt{du^\\top g\\, du}` of the
+            step taken.
+        output_change: the actual RMS output change
+            :math:`\\sqrt{\\frac1N \\sum_i \\|f(x_i; w_{new}) - f(x_i; w)\\|^2}`.
+        scale: the factor applied to ``step_size * d`` (1 unless ``max_output_step`` cut it).
+        cg_iterations: CG iterations of the solve.
+        cg_residual: the solve's relative residual.
+        cg_converged: whether CG reached ``tol``.
+    """
+
+    secondary_before: jax.Array
+    secondary_after: jax.Array
+    output_movement: jax.Array
+    output_change: jax.Array
+    scale: jax.Array
+    cg_iterations: jax.Array
+    cg_residual: jax.Array
+    cg_converged: jax.Array
+
+
+def fip_step(
+    model: Callable[[PyTree, Any], PyTree],
+    w: PyTree,
+    x: Any,
+    secondary_loss: Callable[[PyTree], jax.Array],
+    *,
+    step_size: float,
+    damping: float,
+    max_output_step: float | None = None,
+    maxiter: int = 100,
+    tol: float = 1e-8,
+) -> tuple[PyTree, FIPInfo]:
+    r"""One step along a functionally invariant path: lower a secondary loss, keep the outputs on ``x``.
+
+    The step minimises the first-order change of the secondary loss :math:`s` plus the output
+    movement it costs, measured by the output metric :math:`g = \frac1N \sum_i J_i^\top J_i` on the
+    batch ``x`` (:func:`output_metric_mvp`) plus a damping :math:`\delta`:
+
+    .. math::
+        d = \arg\min_u\; \nabla s(w)^\top u + \tfrac12\, u^\top (g + \delta I)\, u
+          = -(g + \delta I)^{-1} \nabla s(w), \qquad
+        du = \eta\, c\, d, \qquad w_{new} = w + du,
+
+    a damped natural-gradient step under the output metric, solved by CG (matrix-free). Directions
+    that leave the outputs unchanged (the null space of :math:`g`) cost only :math:`\delta`, so the
+    step moves mostly along them. The output movement of the step is
+    :math:`m = \sqrt{du^\top g\, du}` (first order; the actual RMS change is reported too).
+    The scale :math:`c` is 1, unless ``max_output_step`` :math:`\mu` is given and
+    :math:`\eta \sqrt{d^\top g\, d} > \mu`: then :math:`c = \mu / (\eta \sqrt{d^\top g\, d})`,
+    so that :math:`m = \mu` exactly.
+
+    Args:
+        model: ``model(w, x) -> outputs`` with a leading batch axis ``N``.
+        w: parameters, any pytree of floating arrays.
+        x: the batch on which outputs are kept (may be sharded, :func:`shard_batch`).
+        secondary_loss: ``w -> scalar``, the objective to lower (sparsity penalty, task-2 loss).
+        step_size: :math:`\eta \ge 0`.
+        damping: :math:`\delta > 0` in practice (:math:`g` is singular when there are more
+            parameters than outputs); it also caps the step at :math:`\eta\|\nabla s\|/\delta`.
+        max_output_step: optional bound :math:`\mu > 0` on the first-order output movement.
+        maxiter: the most CG iterations.
+        tol: CG's relative residual.
+
+    Returns:
+        ``(w_new, info)`` with a :class:`FIPInfo`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> model = lambda w, x: x @ w                    # output depends on w[0] + w[1] only
+        >>> x = jnp.array([[1.0, 1.0]])
+        >>> w_new, info = fip_step(model, jnp.array([1.0, 0.0]), x, lambda w: w[0] ** 2,
+        ...                        step_size=5e-4, damping=1e-3)
+        >>> jnp.round(w_new, 2), bool(info.output_movement < 1e-3)  # moved along w0 + w1 = 1
+        (Array([0.5, 0.5], dtype=float32), True)
+
+    References:
+        G. Raghavan, B. Tharwat, S. N. Hari, D. Satani, R. Liu, M. Thomson, *Engineering flexible
+        machine learning systems by traversing functionally invariant paths*, Nature Machine
+        Intelligence (2024), https://doi.org/10.1038/s42256-024-00902-x; G. Raghavan, M. Thomson
+        (2021), https://arxiv.org/abs/2106.02793.
+    """
+    check_callable(model, "model")
+    check_callable(secondary_loss, "secondary_loss")
+    _check_w(w)
+    n = _batch_size_of(model, w, x)
+    check_scalar_fn(secondary_loss, w, name="secondary_loss")
+    _check_solver_args(None, w, damping, maxiter, tol, "model")
+    if jnp.ndim(step_size) != 0 or (_concrete(step_size) is not None and not (_concrete(step_size) >= 0)):
+        raise ValueError(f"step_size must be a scalar >= 0, got {step_size!r:.60}.")
+    if max_output_step is not None:
+        _check_positive(max_output_step, "max_output_step")
+    w_new, info, g, d = _jit_bound(
+        _fip_jit, model, secondary_loss, n=n, maxiter=int(maxiter), bounded=max_output_step is not None
+    )(w, x, step_size, damping, tol, 1.0 if max_output_step is None else max_output_step)
+    _raise_if_nonfinite(g, d, info.cg_residual)
+    return w_new, info
+
+
+def _fip_jit(model, secondary_loss, w, x, step_size, damping, tol, bound, *, n: int, maxiter: int, bounded: bool):
+    s0, grad = jax.value_and_grad(secondary_loss)(w)
+    z, f_jvp, mvp = _metric_parts(model, w, x, n)
+    d, cg = _cg(mvp, _scale(-1.0, grad), jax.tree_util.tree_map(jnp.zeros_like, grad), damping, tol, maxiter)
+    dtype = jnp.result_type(jax.tree_util.tree_leaves(w)[0])
+    move = step_size * jnp.sqrt(_sq_norm(f_jvp(d)) / n)
+    if bounded:
+        scale = jnp.where(move > bound, bound / jnp.where(move > 0, move, 1.0), 1.0).astype(dtype)
+    else:
+        scale = jnp.ones((), dtype)
+    du = _scale(step_size * scale, d)
+    w_new = jax.tree_util.tree_map(lambda a, b: (a + b).astype(jnp.result_type(a)), w, du)
+    change = jax.tree_util.tree_map(lambda a, b: a - b, model(w_new, x), z)
+    info = FIPInfo(
+        s0,
+        secondary_loss(w_new),
+        scale * move,
+        jnp.sqrt(_sq_norm(change) / n),
+        scale,
+        cg.iterations,
+        cg.residual_norm,
+        cg.converged,
+    )
+    return w_new, info, grad, d
+
+
+def shard_batch(x: Any, devices: Any = None) -> Any:
+    """Spread a batch over devices along its leading axis (data parallelism).
+
+    Builds a one-axis ``jax.sharding.Mesh`` named ``"data"`` over ``devices`` and puts every leaf
+    with ``NamedSharding(mesh, P("data"))``: example ``i`` of ``N`` lives on device
+    ``i // (N / D)``, the other axes are whole. Functions of this library (and any ``jit``-ted
+    function) then run data-parallel on it: :func:`output_metric_mvp` and :func:`fip_step` sum
+    over the batch with an all-reduce, and give the single-device result up to round-off. On one
+    CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (set before JAX starts) gives four
+    devices to try it.
+
+    Args:
+        x: the batch, a pytree of arrays with a common leading axis ``N``.
+        devices: a sequence of devices (default ``jax.devices()``); ``N`` must be divisible by
+            their number.
+
+    Returns:
+        The same pytree, each leaf a sharded ``jax.Array``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> xs = shard_batch(jnp.ones((8, 3)), jax.devices()[:1])
+        >>> xs.sharding.spec == jax.sharding.PartitionSpec("data"), xs.shape
+        (True, (8, 3))
+    """
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("devices must hold at least one device, got an empty sequence.")
+    n = _num_examples(x, "x")
+    if n % len(devices):
+        raise ValueError(
+            f"the batch size must be divisible by the number of devices: got N={n} examples for "
+            f"{len(devices)} devices ({n} % {len(devices)} = {n % len(devices)}). Drop or pad "
+            f"{n % len(devices)} examples, e.g. x[: {n - n % len(devices)}]."
+        )
+    mesh = Mesh(np.asarray(devices), ("data",))
+    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("data")))
