@@ -1,8 +1,10 @@
 """Run one graded notebook in a kernel and record each code cell's fate (a grader subprocess).
 
 Usage (by :mod:`course.grade` only): ``python -m course._grade_worker JOB.json``. The job names
-the notebook to run (already built by the grader), the kernel's working directory, the limits,
-and two files this process writes: the results (rewritten after every cell, so a parent that
+the notebook to run (already built by the grader), the kernel's working directory, environment,
+sandbox command line (``bwrap ...``, prefixed to the kernel's command) and connection folder
+(kernels talk over Unix sockets there, so a kernel without a network still reaches this process),
+the limits, and two files this process writes: the results (rewritten after every cell, so a parent that
 has to kill this process still gets what finished) and the process groups of the kernels it
 started (so the parent can kill those too).
 
@@ -24,9 +26,20 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from jupyter_client.manager import AsyncKernelManager
 
 MAX_RESTARTS = 4
 TRUNCATED = "\n[... output truncated by the grader ...]\n"
+
+
+def _kernel_manager_class(prefix: list[str]):
+    """A kernel manager whose kernels start under ``prefix`` (the sandbox's command line, or nothing)."""
+
+    class _KernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return list(prefix) + super().format_kernel_cmd(extra_arguments)
+
+    return _KernelManager
 
 
 class _CappedClient(NotebookClient):
@@ -79,6 +92,10 @@ def run(job: dict) -> dict:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.monotonic()
     deadline = start + total_timeout
+    prefix = list(job.get("sandbox_prefix") or [])
+    kernel_env = job.get("kernel_env") or dict(os.environ)
+    conn_dir = Path(job["conn_dir"]) if job.get("conn_dir") else None
+    kernel_count = 0
     code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     state = {"cells": {}, "restarts": 0, "events": [], "seconds": 0.0, "finished": False}
 
@@ -112,9 +129,16 @@ def run(job: dict) -> dict:
             resources={"metadata": {"path": job["cwd"]}},
         )
         client.on_cell_executed = _reply_hook(client)
+        if conn_dir is not None:  # kernels talk over Unix sockets: they work across network namespaces
+            client.kernel_manager_class = _kernel_manager_class(prefix)
+            client.km = client.create_kernel_manager()
+            client.km.transport = "ipc"
+            client.km.ip = str(conn_dir / f"k{kernel_count}")
+            client.km.connection_file = str(conn_dir / f"k{kernel_count}.json")
+            kernel_count += 1
         restart_reason = None
         try:
-            with client.setup_kernel():
+            with client.setup_kernel(env=dict(kernel_env)):
                 prov = getattr(client.km, "provisioner", None)
                 pgid = getattr(prov, "pgid", None) or getattr(prov, "pid", None)
                 if pgid:

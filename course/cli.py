@@ -4,11 +4,13 @@ Commands (run from the repository root):
 
   execute NB...        run notebooks in a fresh kernel and store their outputs (nbval reference)
   release              regenerate exercises/ from solutions/;  --check: fail if stale or leaking
-  grade SUB... [DIR]   grade submissions with the hidden tests; --json, --csv PATH
+  grade SUB... [DIR]   grade submissions with the hidden tests; --csv PATH, --jobs N, --sandbox,
+                       --manual SCORES.csv (hand-given scores of written answers)
   list                 the syllabus: lectures, status, exercises and points
 
 Exit status: 0 on success (for grade: grading ran, whatever the scores), 1 when release --check
-finds a problem or release refuses to overwrite an edited file, 2 on a user error.
+finds a problem or release refuses to overwrite an edited file, 2 on a user error, 130 when
+grading was interrupted (what finished is saved; the same command resumes).
 """
 
 from __future__ import annotations
@@ -70,29 +72,46 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from course import grade
 
     for name in ("cell_timeout", "timeout"):
         if getattr(args, name) <= 0:
             raise _UserError(f"course grade: error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    progress = None if args.json or args.quiet else (lambda name: print(f"grading {name} ...", file=sys.stderr))
-    results = grade.grade_paths(
-        args.submissions,
-        solutions_dir=args.solutions,
-        solution=args.solution,
-        cell_timeout=args.cell_timeout,
-        total_timeout=args.timeout,
-        max_output=args.max_output,
-        progress=progress,
-    )
-    if args.csv:
-        grade.write_csv(results, args.csv)
+    jobs = args.jobs if args.jobs is not None else grade.default_jobs()
+    if jobs < 1:
+        raise _UserError(f"course grade: error: --jobs must be at least 1, got {jobs}")
+    report = args.report or (str(Path(args.csv).with_suffix(".json")) if args.csv else None)
+    manual = grade.read_manual_scores(args.manual) if args.manual else None
+    progress = None if args.json or args.quiet else sys.stderr
+    try:
+        results = grade.grade_paths(
+            args.submissions,
+            solutions_dir=args.solutions,
+            solution=args.solution,
+            cell_timeout=args.cell_timeout,
+            total_timeout=args.timeout,
+            max_output=args.max_output,
+            progress=progress,
+            jobs=jobs,
+            sandbox=args.sandbox,
+            report=report,
+            gradebook=args.csv,
+            force=args.force,
+            manual=manual,
+            manual_source=Path(args.manual).name if args.manual else "hand-given",
+        )
+    except KeyboardInterrupt:
+        saved = f"; what finished is saved in {' and '.join(p for p in (args.csv, report) if p)}" if report else ""
+        print(f"\ncourse grade: interrupted{saved}; run the same command again to grade the rest", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
         print(grade.format_table(results))
         if args.csv:
-            print(f"gradebook written to {args.csv}")
+            print(f"gradebook written to {args.csv} (full report: {report})")
     return 0
 
 
@@ -128,7 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per submission, all cells (default 600)")
     p.add_argument("--max-output", type=int, default=100_000, help="characters of output kept per cell (default 100000)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--csv", metavar="PATH", help="also write a CSV gradebook (one row per submission)")
+    p.add_argument("--csv", metavar="PATH", help="also write a CSV gradebook (one row per submission), updated as each "
+                   "submission finishes; the full report goes next to it (PATH with .json) unless --report says where")
+    p.add_argument("--report", metavar="PATH", help="write the full JSON report to PATH as each submission finishes; "
+                   "a rerun reuses its results for unchanged files")
+    p.add_argument("--force", action="store_true", help="grade everything again, even files unchanged since the last run")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="submissions graded at once, each in its own kernel (default: one per two cores)")
+    p.add_argument("--sandbox", choices=["auto", "require", "off"], default="auto",
+                   help="run kernels under bubblewrap: auto (when installed), require (fail without it), off")
+    p.add_argument("--manual", metavar="SCORES.csv", help="merge hand-given scores of written answers (a CSV with a "
+                   "submission column and one column per written answer's grade id) into the gradebook")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_grade)
 
@@ -148,6 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
+    import signal
+    import threading
+
+    def _terminate(signum, frame):  # a polite kill (SIGTERM) stops like Ctrl-C: nothing graded is lost
+        raise KeyboardInterrupt
+
+    previous = None
+    if args.command == "grade" and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except _UserError as exc:
@@ -157,3 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"course {args.command}: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

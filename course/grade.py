@@ -28,15 +28,20 @@ The submission file is only read, never written.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import csv
 import dataclasses
+import hashlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -55,12 +60,16 @@ _SEPARATORS = "_-. "
 
 @dataclasses.dataclass
 class ExerciseResult:
-    """The outcome of one exercise (one test cell)."""
+    """The outcome of one graded item: an exercise's test cell, or a written answer graded by hand.
+
+    ``status`` is one of passed | failed | timeout | kernel died | not run | invalid (test cells),
+    pending | not answered | graded by hand (written answers). ``points`` is ``None`` while pending.
+    """
 
     grade_id: str
-    points: float
+    points: float | None
     max_points: float
-    status: str  # passed | failed | timeout | kernel died | not run | invalid
+    status: str
     reason: str = ""
 
 
@@ -73,26 +82,45 @@ class SubmissionResult:
     exercises: list[ExerciseResult]
     notes: list[str]
     seconds: float
+    sandbox: str = "none"
+    sha256: str = ""
+    solution_sha256: str = ""
 
     @property
     def total(self) -> float:
-        return sum(e.points for e in self.exercises)
+        """Points given so far (pending answers count nothing yet)."""
+        return sum(e.points for e in self.exercises if e.points is not None)
+
+    @property
+    def pending(self) -> float:
+        """Points of the answers still to be graded by hand."""
+        return sum(e.max_points for e in self.exercises if e.points is None)
 
     @property
     def max_total(self) -> float:
         return sum(e.max_points for e in self.exercises)
 
     def to_dict(self) -> dict:
-        """JSON-ready form: exercises with grade_id, points, max_points, status, reason; total."""
+        """JSON-ready form: exercises with grade_id, points, max_points, status, reason; totals."""
         return {
             "submission": self.submission,
             "solution": self.solution,
             "exercises": [dataclasses.asdict(e) for e in self.exercises],
             "total": self.total,
+            "pending": self.pending,
             "max_total": self.max_total,
             "notes": self.notes,
+            "sandbox": self.sandbox,
             "seconds": round(self.seconds, 2),
+            "sha256": self.sha256,
+            "solution_sha256": self.solution_sha256,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SubmissionResult":
+        """The inverse of :meth:`to_dict` (for results read back from a report)."""
+        return cls(d["submission"], d["solution"], [ExerciseResult(**e) for e in d["exercises"]], list(d.get("notes", [])),
+                   float(d.get("seconds", 0.0)), d.get("sandbox", "none"), d.get("sha256", ""), d.get("solution_sha256", ""))
 
 
 # ----------------------------------------------------------------------------- matching
@@ -345,27 +373,174 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+#: Live grading subprocesses (worker pid -> kernels file), so an interrupted run can end them all.
+_LIVE: dict[int, Path] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_live_runs() -> None:
+    """Kill every grading subprocess still running, with its kernels (after Ctrl-C)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.items())
+    for pid, kernels in live:
+        _kill_group(pid)
+        try:
+            for line in kernels.read_text().split():
+                if line.strip().isdigit():
+                    _kill_group(int(line))
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------------- sandbox
+
+SANDBOX_MODES = ("auto", "require", "off")
+INSTALL_BWRAP = "apt-get install bubblewrap"
+#: Environment variables a kernel inherits from the grader; everything else is dropped.
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONDONTWRITEBYTECODE")
+_BWRAP_PROBE: dict[str, str | None] = {}
+
+
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox kernels here (``None`` when it can). Probed once per process."""
+    if "result" not in _BWRAP_PROBE:
+        exe = shutil.which("bwrap")
+        if exe is None:
+            why = f"bubblewrap (bwrap) is not installed ({INSTALL_BWRAP})"
+        else:
+            try:
+                proc = subprocess.run([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                                       "--unshare-net", "--die-with-parent", "true"], capture_output=True, timeout=30)
+                why = None if proc.returncode == 0 else (
+                    f"bwrap cannot create namespaces here: {proc.stderr.decode(errors='replace').strip()[:200]}")
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                why = f"bwrap failed to start: {exc}"
+        _BWRAP_PROBE["result"] = why
+    return _BWRAP_PROBE["result"]
+
+
+def resolve_sandbox(mode: str) -> str:
+    """``"bwrap"`` or ``"none"`` for ``--sandbox {auto,require,off}``.
+
+    Raises:
+        ValueError: an unknown mode, or ``require`` where bubblewrap cannot run.
+    """
+    mode = {"none": "off", "bwrap": "require"}.get(mode, mode)  # already resolved
+    if mode not in SANDBOX_MODES:
+        raise ValueError(f"expected --sandbox to be one of {', '.join(SANDBOX_MODES)}, got {mode!r}")
+    if mode == "off":
+        return "none"
+    problem = bwrap_problem()
+    if problem is None:
+        return "bwrap"
+    if mode == "require":
+        raise ValueError(f"--sandbox require: {problem}; or pass --sandbox off to grade without one")
+    return "none"
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def _hidden_paths(extra: Sequence[Path]) -> list[Path]:
+    """Folders a sandboxed kernel must not see: homes, the course checkout, the grader's folders."""
+    spec = importlib.util.find_spec("gradtools")
+    checkouts = [Path(__file__).resolve().parents[1]]
+    if spec is not None and spec.origin:
+        checkouts.append(Path(spec.origin).resolve().parents[1])
+    hide = [Path.home(), Path("/root"), Path("/home"), Path.cwd(), Path(tempfile.gettempdir()), *checkouts, *extra]
+    out: list[Path] = []
+    for p in hide:
+        try:
+            p = Path(p).resolve()
+        except OSError:
+            continue
+        if p.is_dir() and p != Path("/") and p not in out:
+            out.append(p)
+    return out
+
+
+def _visible_paths() -> list[Path]:
+    """What a kernel needs, read-only: the Python installation, the environment and the course library."""
+    keep = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).parent}
+    spec = importlib.util.find_spec("gradtools")
+    if spec is not None and spec.origin:
+        keep.add(Path(spec.origin).resolve().parent)
+    for entry in sys.path:
+        if entry and Path(entry).is_dir() and ("site-packages" in entry or "dist-packages" in entry or "lib/python" in entry):
+            keep.add(Path(entry))
+    return sorted({p.resolve() for p in keep if p.exists()}, key=lambda p: len(p.parts))
+
+
+def sandbox_prefix(run_dir: Path, work: Path, env: dict, hide: Sequence[Path]) -> list[str]:
+    """The ``bwrap`` command line a kernel starts under.
+
+    The kernel gets its own mount, PID, network, IPC and UTS namespaces; the whole file system
+    read-only; an empty private ``/tmp``, ``/dev`` and ``/proc`` (it cannot see the grader's
+    processes); the folders of ``hide`` (plus homes, the course checkout, the grader's working and
+    temporary folders) replaced by empty ones, with the Python environment and the ``gradtools``
+    package put back read-only; ``run_dir`` (its working directory, home and connection files)
+    writable; and only the variables of ``env``.
+    """
+    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc", "--tmpfs", "/tmp"]
+    hidden = [p for p in _hidden_paths(hide)]
+    hidden.sort(key=lambda p: len(p.parts))
+    done: list[Path] = [Path("/tmp")]
+    for p in hidden:
+        if not any(_inside(p, d) for d in done):
+            args += ["--tmpfs", str(p)]
+            done.append(p)
+    for p in _visible_paths():
+        if any(_inside(p, d) for d in done):
+            args += ["--ro-bind", str(p), str(p)]
+    args += ["--bind", str(run_dir), str(run_dir), "--chdir", str(work), "--clearenv"]
+    for k, v in env.items():
+        args += ["--setenv", k, v]
+    return args + ["--"]
+
+
 def run_graded_notebook(
     graded: GradedNotebook,
-    cwd: Path,
+    cwd: Path | None = None,
     *,
     cell_timeout: float = DEFAULT_CELL_TIMEOUT,
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
+    sandbox: str = "none",
+    hide: Sequence[Path] = (),
 ) -> dict:
     """Run a built notebook in a worker subprocess; return its per-cell results.
 
+    The kernel runs in an empty scratch working directory (``cwd`` only if given), with a clean
+    environment, and under bubblewrap when ``sandbox == "bwrap"`` (see :func:`sandbox_prefix`).
     The worker gets ``total_timeout`` plus a margin for starting kernels; past that, it and its
     kernels are killed and the cells it had not finished are reported as not run.
     """
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="course-run-") as run_dir:
+        tmp, run_dir = Path(tmp), Path(run_dir)
+        work, home, conn = run_dir / "work", run_dir / "home", run_dir / "conn"
+        for d in (work, home, conn):
+            d.mkdir()
         nb_path, results, kernels = tmp / "graded.ipynb", tmp / "results.json", tmp / "kernels.txt"
         nbformat.write(graded.nb, nb_path)
+        kernel_env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        kernel_env.setdefault("PATH", os.defpath)
+        kernel_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), kernel_env["PATH"]])
+        kernel_env.update(
+            HOME=str(home), IPYTHONDIR=str(home / ".ipython"), MPLCONFIGDIR=str(home / ".matplotlib"),
+            JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
+            PYDEVD_DISABLE_FILE_VALIDATION="1",
+        )
+        kernel_cwd = Path(cwd) if cwd is not None else work
+        prefix = sandbox_prefix(run_dir, kernel_cwd, kernel_env, [*hide, tmp]) if sandbox == "bwrap" else []
         job = {
-            "notebook": str(nb_path), "cwd": str(cwd), "results": str(results), "kernels": str(kernels),
+            "notebook": str(nb_path), "cwd": str(kernel_cwd), "results": str(results), "kernels": str(kernels),
             "cell_timeout": cell_timeout, "total_timeout": total_timeout, "max_output": max_output,
             "tests": sorted(graded.test_index.values()), "kernel_name": "python3",
+            "kernel_env": kernel_env, "conn_dir": str(conn), "sandbox_prefix": prefix,
         }
         (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
         env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
@@ -374,6 +549,8 @@ def run_graded_notebook(
             stdout=subprocess.DEVNULL, stderr=(tmp / "worker.log").open("wb"),
             start_new_session=True, env=env, cwd=str(Path(__file__).resolve().parents[1]),
         )
+        with _LIVE_LOCK:
+            _LIVE[proc.pid] = kernels
         killed = False
         try:
             proc.wait(timeout=total_timeout + 30 + 10 * 4)
@@ -381,6 +558,9 @@ def run_graded_notebook(
             killed = True
             _kill_group(proc.pid)
             proc.wait()
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(proc.pid, None)
         if kernels.exists():
             for line in kernels.read_text().split():
                 if line.strip().isdigit():
@@ -418,6 +598,37 @@ def _describe(res: dict | None) -> tuple[str, str]:
     return "not run", "not run: " + res.get("reason", "grading stopped before this cell")
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+_STUBS: dict[str, dict[str, str]] = {}
+
+
+def _released_sources(sol_nb: nbformat.NotebookNode, key: str) -> dict[str, str]:
+    """Source of each cell of the solution's release, by cell id (what an unanswered cell holds)."""
+    if key not in _STUBS:
+        from course.release import release_notebook
+
+        _STUBS[key] = {c.get("id"): c.source for c in release_notebook(sol_nb, "x").cells}
+    return _STUBS[key]
+
+
+def _manual_result(ex: nbk.Exercise, sub_nb: nbformat.NotebookNode | None, stubs: dict[str, str]) -> ExerciseResult:
+    """A written answer: 0 when left as released (as nbgrader does), otherwise pending a hand grade."""
+    if sub_nb is None:
+        return ExerciseResult(ex.grade_id, 0.0, ex.points, "invalid", "not a valid notebook")
+    cell = next((c for c in sub_nb.cells if ex.grade_id in _cell_key(c)), None)
+    if cell is None:
+        return ExerciseResult(ex.grade_id, 0.0, ex.points, "not answered", "the answer cell was deleted")
+    source = cell.get("source", "")
+    source = source if isinstance(source, str) else ""
+    if not source.strip() or source.strip() == stubs.get(ex.grade_id, nbk.TEXT_STUB).strip():
+        return ExerciseResult(ex.grade_id, 0.0, ex.points, "not answered", "left as released (no answer)")
+    return ExerciseResult(ex.grade_id, None, ex.points, "pending", f"graded by hand: {_fmt(ex.points)} point(s) pending")
+
+
 def grade_notebook(
     submission: str | Path,
     solution: str | Path,
@@ -426,6 +637,8 @@ def grade_notebook(
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
     name: str | None = None,
+    sandbox: str = "auto",
+    hide: Sequence[str | Path] = (),
 ) -> SubmissionResult:
     """Grade one submission against one solution notebook.
 
@@ -436,13 +649,17 @@ def grade_notebook(
         total_timeout: seconds allowed to the whole notebook (kernel restarts included).
         max_output: characters of output kept per cell.
         name: how to name the submission in the report (default: its path).
+        sandbox: ``"auto"`` (bubblewrap when it works here), ``"require"`` or ``"off"``.
+        hide: more folders the kernel must not see under the sandbox (the solution's folder and
+            the submission's are always hidden).
 
     Returns:
-        A :class:`SubmissionResult`: points per exercise, with a reason for each lost point.
+        A :class:`SubmissionResult`: points per exercise, with a reason for each lost point;
+        written answers are ``pending`` (``points`` is ``None``) until graded by hand.
 
     Raises:
         FileNotFoundError: the submission or solution is missing.
-        ValueError: the solution notebook is malformed.
+        ValueError: the solution notebook is malformed, or ``sandbox="require"`` cannot be met.
 
     Example:
         >>> grade_notebook("solutions/01_linear_regression.ipynb",
@@ -451,32 +668,46 @@ def grade_notebook(
     t0 = time.monotonic()
     submission, solution = Path(submission), Path(solution)
     name = name or str(submission)
+    used = resolve_sandbox(sandbox)
     sol_nb = nbk.read_notebook(solution)
     problems = nbk.check_solution_notebook(sol_nb, str(solution))
     if problems:
         raise ValueError(problems[0])
-    exercises = nbk.exercises(sol_nb)
+    items = nbk.graded_items(sol_nb)
+    sol_sha = file_sha256(solution)
+    stubs = _released_sources(sol_nb, sol_sha)
     if not submission.is_file():
         raise FileNotFoundError(f"no such submission: {submission}")
-    text = submission.read_bytes().decode("utf-8", errors="replace")
+    raw = submission.read_bytes()
+    sub_sha = hashlib.sha256(raw).hexdigest()
+    notes: list[str] = []
+    if used == "none":
+        why = bwrap_problem() if sandbox in ("auto", "none") else None
+        notes.append("no sandbox: the submission ran with your permissions and could read any file you can"
+                     + (f" ({why})" if why else ""))
+
+    def finish(results: list[ExerciseResult], extra: list[str]) -> SubmissionResult:
+        return SubmissionResult(name, str(solution), results, extra + notes, time.monotonic() - t0, used, sub_sha, sol_sha)
+
+    def invalid(reason: str) -> SubmissionResult:
+        return finish([ExerciseResult(e.grade_id, 0.0, e.points, "invalid", reason) for e, _ in items], [reason])
+
     try:
-        sub_nb = nbk.reads_notebook(text, submission.name)
+        sub_nb = nbk.reads_notebook(raw.decode("utf-8", errors="replace"), submission.name)
     except ValueError as exc:
-        results = [ExerciseResult(e.grade_id, 0.0, e.points, "invalid", str(exc)) for e in exercises]
-        return SubmissionResult(name, str(solution), results, [str(exc)], time.monotonic() - t0)
+        return invalid(str(exc))
     try:
         graded = build_graded_notebook(sub_nb, sol_nb)
     except Exception as exc:  # a notebook that parses but whose cells are malformed
-        reason = f"{submission.name} is not a valid notebook: malformed cells ({type(exc).__name__}: {exc})"
-        results = [ExerciseResult(e.grade_id, 0.0, e.points, "invalid", reason) for e in exercises]
-        return SubmissionResult(name, str(solution), results, [reason], time.monotonic() - t0)
-    state = run_graded_notebook(graded, solution.parent.resolve(), cell_timeout=cell_timeout,
-                                total_timeout=total_timeout, max_output=max_output)
+        return invalid(f"{submission.name} is not a valid notebook: malformed cells ({type(exc).__name__}: {exc})")
+    hidden = [solution.parent.resolve(), submission.parent.resolve(), *map(Path, hide)]
+    state = run_graded_notebook(graded, cell_timeout=cell_timeout, total_timeout=total_timeout,
+                                max_output=max_output, sandbox=used, hide=hidden)
     cells = state.get("cells", {})
-    notes = list(graded.notes)
+    run_notes = list(graded.notes)
     guard = cells.get("0")
     if guard and guard["status"] != "ok":
-        notes.append(f"the grader guard failed: {_describe(guard)[1]}")
+        run_notes.append(f"the grader guard failed: {_describe(guard)[1]}")
     skipped: dict[str, list[str]] = {}
     for k in sorted(int(i) for i in cells):
         what = graded.origin.get(k, f"cell #{k}")
@@ -486,14 +717,17 @@ def grade_notebook(
         if status == "not run":
             skipped.setdefault(reason, []).append(what)
         elif status != "passed":
-            notes.append(f"{what}: {reason} (grading went on)")
+            run_notes.append(f"{what}: {reason} (grading went on)")
         if cells[str(k)].get("truncated"):
-            notes.append(f"{what}: output longer than {max_output} characters was truncated")
+            run_notes.append(f"{what}: output longer than {max_output} characters was truncated")
     for reason, whats in skipped.items():
-        notes.append(f"{len(whats)} cell(s) {reason}")
-    notes.extend(state.get("events", []))
+        run_notes.append(f"{len(whats)} cell(s) {reason}")
+    run_notes.extend(state.get("events", []))
     results = []
-    for ex in exercises:
+    for ex, manual in items:
+        if manual:
+            results.append(_manual_result(ex, sub_nb, stubs))
+            continue
         k = graded.test_index[ex.grade_id]
         status, reason = _describe(cells.get(str(k)))
         if status != "passed":
@@ -502,7 +736,176 @@ def grade_notebook(
             if trouble:
                 reason += " [" + "; ".join(trouble) + "]"
         results.append(ExerciseResult(ex.grade_id, ex.points if status == "passed" else 0.0, ex.points, status, reason))
-    return SubmissionResult(name, str(solution), results, notes, time.monotonic() - t0)
+    return finish(results, run_notes)
+
+
+# ----------------------------------------------------------------------------- hand-given scores
+
+
+def read_manual_scores(path: str | Path) -> dict[str, dict[str, float]]:
+    """Hand-given scores from a CSV: ``{submission: {grade_id: points}}``.
+
+    The CSV has a ``submission`` column (names as in the gradebook) and one column per written
+    answer, named by its grade id (or ``STEM:grade_id``, as in a gradebook mixing notebooks):
+    a copy of the gradebook with its ``pending`` cells filled in works. Empty cells and the
+    word ``pending`` are skipped; other columns are ignored when they are not written answers.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no ``submission`` column, or a score that is not a number (naming row and column).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file of hand-given scores: {path}")
+    out: dict[str, dict[str, float]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "submission" not in reader.fieldnames:
+            raise ValueError(f"{path}: expected a 'submission' column, got {reader.fieldnames}")
+        for row_no, row in enumerate(reader, start=2):
+            scores = {}
+            for col, value in row.items():
+                if col in (None, "submission", "solution", "total", "pending", "max_total") or value is None:
+                    continue
+                value = value.strip()
+                if not value or value.lower() == "pending":
+                    continue
+                try:
+                    scores[col.split(":")[-1]] = float(value)
+                except ValueError:
+                    raise ValueError(f"{path}: line {row_no}, column {col!r}: expected a number of points, got {value!r}") from None
+            out[row["submission"]] = scores
+    return out
+
+
+def apply_manual_scores(result: SubmissionResult, scores: dict[str, float], source: str = "hand-given") -> list[str]:
+    """Give ``result``'s written answers their hand-given points (in place).
+
+    Only written answers (pending, not answered or already graded by hand) take a score;
+    autograded columns in ``scores`` are ignored.
+
+    Returns:
+        The grade ids that changed.
+
+    Raises:
+        ValueError: a score outside ``[0, max_points]``.
+    """
+    changed = []
+    for e in result.exercises:
+        if e.grade_id not in scores or e.status not in ("pending", "not answered", "graded by hand"):
+            continue
+        pts = scores[e.grade_id]
+        if not 0 <= pts <= e.max_points:
+            raise ValueError(f"{result.submission}: {e.grade_id}: expected 0 to {_fmt(e.max_points)} points, got {_fmt(pts)}")
+        if e.points != pts or e.status != "graded by hand":
+            e.points, e.status, e.reason = pts, "graded by hand", f"graded by hand ({source})"
+            changed.append(e.grade_id)
+    return changed
+
+
+# ----------------------------------------------------------------------------- a whole class
+
+
+def default_jobs() -> int:
+    """Submissions graded at once by default: one per two cores (each kernel uses several threads)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+class ResultStore:
+    """The JSON report and CSV gradebook of a run, rewritten as each submission finishes.
+
+    A rerun reads the report back and reuses each result whose submission and solution have the
+    same content hash as before (unless ``force``): an interrupted run loses nothing graded, and
+    running the same command again grades only what is missing or changed. Hand-given scores
+    stay with their result while its submission is unchanged.
+    """
+
+    def __init__(self, report: Path | None, gradebook: Path | None, *, force: bool = False):
+        self.report, self.gradebook = report, gradebook
+        self.previous: dict[str, dict] = {}
+        self.done: dict[str, SubmissionResult] = {}
+        self.lock = threading.Lock()
+        if report is not None and report.is_file() and not force:
+            try:
+                data = json.loads(report.read_text(encoding="utf-8"))
+                self.previous = {d["submission"]: d for d in data if isinstance(d, dict) and "submission" in d}
+            except (OSError, ValueError, TypeError):
+                self.previous = {}
+
+    def cached(self, name: str, sub_sha: str, sol_sha: str) -> SubmissionResult | None:
+        d = self.previous.get(name)
+        if d and d.get("sha256") == sub_sha and d.get("solution_sha256") == sol_sha:
+            try:
+                return SubmissionResult.from_dict(d)
+            except (KeyError, TypeError):
+                return None
+        return None
+
+    def ordered(self, order: Sequence[str]) -> list[SubmissionResult]:
+        """Results in ``order``, then earlier results of submissions not in this run."""
+        out = [self.done[n] for n in order if n in self.done]
+        out += [SubmissionResult.from_dict(d) for n, d in self.previous.items() if n not in order and n not in self.done]
+        return out
+
+    def record(self, result: SubmissionResult, order: Sequence[str]) -> None:
+        with self.lock:
+            self.done[result.submission] = result
+            self.write(order)
+
+    def write(self, order: Sequence[str]) -> None:
+        results = self.ordered(order)
+        if self.report is not None:
+            _atomic_write(self.report, json.dumps([r.to_dict() for r in results], indent=1) + "\n")
+        if self.gradebook is not None:
+            write_csv(results, self.gradebook)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+class Progress:
+    """A progress line on stderr: done/total, rate, time left (one line per result when not a terminal)."""
+
+    def __init__(self, total: int, stream=None, *, reused: int = 0):
+        self.total, self.reused, self.count = total, reused, reused
+        self.stream = stream if stream is not None else sys.stderr
+        self.t0 = time.monotonic()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def line(self, last: str = "") -> str:
+        graded = self.count - self.reused
+        elapsed = time.monotonic() - self.t0
+        rate = graded / elapsed if elapsed > 0 and graded else 0.0
+        left = (self.total - self.count) / rate if rate else None
+        eta = "" if left is None or self.count >= self.total else f", about {_duration(left)} left"
+        reused = f" ({self.reused} unchanged since the last run)" if self.reused else ""
+        return (f"graded {self.count}/{self.total}{reused}, {rate * 60:.1f}/min{eta}"
+                + (f": {last}" if last else ""))
+
+    def update(self, result: SubmissionResult) -> None:
+        self.count += 1
+        text = self.line(f"{result.submission} {summary(result)}")
+        if self.tty:
+            end = "\n" if self.count == self.total else ""
+            print("\r\033[K" + text, end=end, file=self.stream, flush=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def grade_paths(
@@ -514,14 +917,35 @@ def grade_paths(
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
     progress=None,
+    jobs: int = 1,
+    sandbox: str = "auto",
+    report: str | Path | None = None,
+    gradebook: str | Path | None = None,
+    force: bool = False,
+    manual: dict[str, dict[str, float]] | None = None,
+    manual_source: str = "hand-given",
 ) -> list[SubmissionResult]:
-    """Grade files and folders of submissions, each in its own kernel, one after the other.
+    """Grade files and folders of submissions, ``jobs`` at a time, each in its own kernel.
 
     Every submission is matched to its solution first, so a bad name fails before any grading.
+    With ``report`` (JSON) and/or ``gradebook`` (CSV), both files are rewritten as each submission
+    finishes, and results already in ``report`` for unchanged files are reused (see
+    :class:`ResultStore`). The results, in the order of the submissions, are the same whatever
+    ``jobs`` is.
+
+    Args:
+        progress: a stream for the progress line (done, rate, time left), e.g. ``sys.stderr``;
+            ``None`` for none.
+        manual: hand-given scores ``{submission: {grade_id: points}}`` merged into the results.
 
     Raises:
-        FileNotFoundError, ValueError: a path is missing or a submission matches no solution.
+        FileNotFoundError, ValueError: a path is missing, a submission matches no solution, or
+            the sandbox is required but unavailable.
+        KeyboardInterrupt: after ending every grading process; what finished is saved.
     """
+    if jobs < 1:
+        raise ValueError(f"expected --jobs to be at least 1, got {jobs}")
+    used = resolve_sandbox(sandbox)
     subs = collect_submissions(paths)
     plan = []
     for sub, root in subs:
@@ -530,13 +954,73 @@ def grade_paths(
             raise FileNotFoundError(f"no such solution notebook: {sol}")
         name = str(sub.relative_to(root)) if root is not None else str(sub)
         plan.append((sub, sol, name))
-    out = []
+    order = [name for _, _, name in plan]
+    if manual:
+        unknown = sorted(set(manual) - set(order))
+        if unknown:
+            raise ValueError(f"hand-given scores for {unknown[0]!r}, which is not among the submissions graded")
+    store = ResultStore(Path(report) if report else None, Path(gradebook) if gradebook else None, force=force)
+    hide = sorted({(root or sub.parent).resolve() for sub, root in subs} | {Path(solutions_dir).resolve()}
+                  | {sol.parent.resolve() for _, sol, _ in plan}, key=str)
+    sol_sha = {sol: file_sha256(sol) for _, sol, _ in plan}
+    todo = []
     for sub, sol, name in plan:
-        if progress:
-            progress(name)
-        out.append(grade_notebook(sub, sol, cell_timeout=cell_timeout, total_timeout=total_timeout,
-                                  max_output=max_output, name=name))
-    return out
+        hit = store.cached(name, file_sha256(sub), sol_sha[sol])
+        if hit is not None:
+            store.done[name] = hit
+        else:
+            todo.append((sub, sol, name))
+    reporter = Progress(len(plan), progress, reused=len(plan) - len(todo))
+
+    def merge(result: SubmissionResult) -> None:
+        if manual and result.submission in manual:
+            apply_manual_scores(result, manual[result.submission], manual_source)
+
+    for name in list(store.done):
+        merge(store.done[name])
+    if store.report is not None or store.gradebook is not None:
+        store.write(order)
+    cancelled = threading.Event()
+
+    def work(item):
+        sub, sol, name = item
+        result = grade_notebook(sub, sol, cell_timeout=cell_timeout, total_timeout=total_timeout,
+                                max_output=max_output, name=name, sandbox=used, hide=hide)
+        if cancelled.is_set():
+            return None
+        before = store.previous.get(name, {}).get("exercises", [])
+        if any(e.get("status") == "graded by hand" for e in before if isinstance(e, dict)):
+            result.notes.append("the file changed since it was graded: its hand-given scores were dropped (pending again)")
+        merge(result)
+        store.record(result, order)
+        if progress is not None:
+            reporter.update(result)
+        return result
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="course-grade")
+    try:
+        futures = [pool.submit(work, item) for item in todo]
+        pending_f = set(futures)
+        while pending_f:
+            finished, pending_f = concurrent.futures.wait(pending_f, timeout=0.5,
+                                                          return_when=concurrent.futures.FIRST_EXCEPTION)
+            for f in finished:
+                if f.exception() is not None:
+                    raise f.exception()
+    except BaseException:
+        cancelled.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_live_runs()
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
+    return [store.done[name] for name in order]
+
+
+def summary(r: SubmissionResult) -> str:
+    """``6/7 (1 pending)``: points, out of, and points still to grade by hand."""
+    text = f"{_fmt(r.total)}/{_fmt(r.max_total)}"
+    return text + (f" ({_fmt(r.pending)} pending)" if r.pending else "")
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -547,45 +1031,56 @@ def _fmt(x: float) -> str:
 
 
 def format_table(results: Sequence[SubmissionResult]) -> str:
-    """A readable report: one block per submission, one row per exercise, then notes."""
+    """A readable report: one block per submission, one row per graded item, then notes."""
     lines = []
     for r in results:
-        lines.append(f"{r.submission}  (solution {r.solution}, {r.seconds:.1f} s)")
+        lines.append(f"{r.submission}  (solution {r.solution}, {r.seconds:.1f} s, sandbox: {r.sandbox})")
         width = max([len(e.grade_id) for e in r.exercises] + [8])
         for e in r.exercises:
-            pts = f"{_fmt(e.points)}/{_fmt(e.max_points)}"
+            got = "-" if e.points is None else _fmt(e.points)
+            pts = f"{got}/{_fmt(e.max_points)}"
             lines.append(f"  {e.grade_id:<{width}}  {pts:>7}  {e.status:<11}  {e.reason}".rstrip())
-        lines.append(f"  {'total':<{width}}  {_fmt(r.total) + '/' + _fmt(r.max_total):>7}")
+        pending = f"  ({_fmt(r.pending)} pending: graded by hand)" if r.pending else ""
+        lines.append(f"  {'total':<{width}}  {_fmt(r.total) + '/' + _fmt(r.max_total):>7}{pending}")
         for note in r.notes:
             lines.append(f"  note: {note}")
         lines.append("")
+    if any(r.sandbox == "none" for r in results):
+        lines.append("warning: graded without a sandbox: submissions ran with your permissions and could read the "
+                     f"solutions (install bubblewrap: {INSTALL_BWRAP}; see the README, For instructors)")
     return "\n".join(lines)
 
 
 def write_csv(results: Sequence[SubmissionResult], path: str | Path) -> list[str]:
-    """Write a gradebook: one row per submission, one column per exercise, then total.
+    """Write a gradebook: one row per submission, one column per graded item, then totals.
 
-    Columns are ``submission``, ``solution``, one per exercise (its grade id; ``STEM:grade_id``
-    when the submissions answer several solution notebooks), ``total`` and ``max_total``.
+    Columns are ``submission``, ``solution``, one per graded item (its grade id; ``STEM:grade_id``
+    when the submissions answer several solution notebooks), ``total``, ``pending`` and
+    ``max_total``. A written answer not graded by hand yet reads ``pending``. The file is
+    replaced atomically.
 
     Returns:
         The header row.
     """
-    several = len({r.solution for r in results}) > 1
+    several = len({Path(r.solution).stem for r in results}) > 1
     columns: list[str] = []
     rows = []
     for r in results:
         stem = Path(r.solution).stem
-        row = {"submission": r.submission, "solution": r.solution, "total": _fmt(r.total), "max_total": _fmt(r.max_total)}
+        row = {"submission": r.submission, "solution": r.solution, "total": _fmt(r.total),
+               "pending": _fmt(r.pending), "max_total": _fmt(r.max_total)}
         for e in r.exercises:
             col = f"{stem}:{e.grade_id}" if several else e.grade_id
             if col not in columns:
                 columns.append(col)
-            row[col] = _fmt(e.points)
+            row[col] = "pending" if e.points is None else _fmt(e.points)
         rows.append(row)
-    header = ["submission", "solution", *columns, "total", "max_total"]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    header = ["submission", "solution", *columns, "total", "pending", "max_total"]
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=header, restval="")
         writer.writeheader()
         writer.writerows(rows)
+    tmp.replace(path)
     return header

@@ -7,6 +7,9 @@ itself:
   containing ``BEGIN SOLUTION`` and ``END SOLUTION`` (written ``### BEGIN SOLUTION``);
 - a *test cell* has ``metadata.nbgrader.grade == True`` and ``points``; hidden checks sit between
   lines containing ``BEGIN HIDDEN TESTS`` and ``END HIDDEN TESTS``;
+- a *written answer* (graded by hand) is nbgrader's manually graded answer: a markdown cell with
+  ``solution == True``, ``grade == True`` and ``points``; its answer sits between the solution
+  markers. (nbgrader refuses a markdown solution cell that is not a grade cell.)
 - every such cell's ``id`` equals its ``grade_id``, and grade ids are unique in a notebook.
 
 As in nbgrader, a marker is recognised anywhere in a line, and the whole line is replaced.
@@ -77,6 +80,12 @@ def is_test_cell(cell: nbformat.NotebookNode) -> bool:
     """True for an autograded test cell: a code cell with ``grade: true`` and no solution."""
     meta = nbgrader_meta(cell)
     return bool(meta.get("grade", False)) and not meta.get("solution", False) and cell.cell_type == "code"
+
+
+def is_manual_cell(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell graded by hand: a grade cell that is also an answer cell, or a markdown grade cell."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade", False)) and (bool(meta.get("solution", False)) or cell.cell_type == "markdown")
 
 
 def cell_points(cell: nbformat.NotebookNode) -> float:
@@ -175,6 +184,28 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
     return out
 
 
+def manual_answers(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """The answers of a notebook graded by hand (written answers), in order, as exercises of their own.
+
+    Each has its own grade id and points and no answer cells (the cell is its own answer).
+    """
+    return [Exercise(grade_id(c), cell_points(c), ()) for c in nb.cells if is_manual_cell(c) and grade_id(c)]
+
+
+def graded_items(nb: nbformat.NotebookNode) -> list[tuple[Exercise, bool]]:
+    """Every graded item of a notebook in notebook order: ``(exercise, graded_by_hand)``."""
+    auto = {ex.grade_id: ex for ex in exercises(nb)}
+    manual = {ex.grade_id: ex for ex in manual_answers(nb)}
+    out = []
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid in manual and is_manual_cell(cell):
+            out.append((manual[gid], True))
+        elif gid in auto and is_test_cell(cell):
+            out.append((auto[gid], False))
+    return out
+
+
 def check_solution_notebook(nb: nbformat.NotebookNode, name: str) -> list[str]:
     """Problems that stop a solution notebook from being released or used for grading.
 
@@ -199,6 +230,13 @@ def check_solution_notebook(nb: nbformat.NotebookNode, name: str) -> list[str]:
                 seen.add(gid)
                 if cell.get("id") not in (None, gid):
                     problems.append(f"{where}: cell id {cell.get('id')!r} differs from grade_id {gid!r}; set the cell id to the grade id")
+            if cell.cell_type == "markdown" and meta.get("solution") and not meta.get("grade"):
+                problems.append(
+                    f"{where}: a written answer (markdown solution cell) must be a grade cell graded by hand: set "
+                    f"metadata.nbgrader.grade = true and points = N (nbgrader rejects \"Markdown solution cell is not "
+                    f"marked as a grade cell\")")
+            elif meta.get("grade") and cell_points(cell) <= 0:
+                problems.append(f"{where}: grade cell without points; set metadata.nbgrader.points to a positive number")
         for begin, end in ((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, END_HIDDEN)):
             try:
                 found = regions(cell.source, begin, end)

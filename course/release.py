@@ -6,12 +6,15 @@ What release does to each cell of a solution notebook:
   ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (indented like the marker; in markdown,
   ``YOUR ANSWER HERE``); an answer cell without markers is replaced whole, as nbgrader does;
 - test cells: the ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` regions disappear, the
-  visible checks stay;
+  visible checks stay, and a first line says what the cell is
+  (``# Tests for exercise 3 (2 points): run this cell after your answer.``) unless it has one;
+- written answers (markdown cells graded by hand) read ``YOUR ANSWER HERE``;
 - every cell: outputs and execution counts cleared, run-dependent metadata dropped; nbgrader
   metadata and cell ids kept; test cells locked (``editable``/``deletable`` false) and answer
   cells made undeletable, as nbgrader's ``LockCells`` does.
 
-The notebook metadata keeps the kernelspec and the language name and gains
+The notebook metadata keeps the kernelspec, gets a complete ``language_info`` (as a kernel writes
+it, so JupyterLab does not mark a just-opened notebook modified) and gains
 ``metadata.course = {"exercise": stem, "release_sha256": ...}``, the SHA-256 of the released text
 without that one field. Release uses it to tell its own output from a file someone edited, which
 it never overwrites without ``force``. The output is byte-for-byte reproducible.
@@ -22,6 +25,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import platform
+import re
 from pathlib import Path
 
 import nbformat
@@ -78,11 +83,10 @@ def release_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.Not
     nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 5)))
     for key in nbk.VOLATILE_NOTEBOOK_METADATA:
         nb.metadata.pop(key, None)
-    lang = nb.metadata.get("language_info", {})
-    if isinstance(lang, dict) and "name" in lang:
-        nb.metadata["language_info"] = {"name": lang["name"]}
+    nb.metadata["language_info"] = language_info(nb.metadata.get("language_info"))
     nb.metadata.pop("course", None)
     seen: set[str] = set()
+    tests_seen = 0
     for index, cell in enumerate(nb.cells):
         if not cell.get("id") or cell["id"] in seen:  # nbformat would pick a random one
             cell["id"] = f"cell-{index}-{nbk.sha256(cell.source)[:8]}"
@@ -102,12 +106,56 @@ def release_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.Not
             cell.metadata["deletable"] = False
         if nbk.is_test_cell(cell):
             source, _ = nbk.replace_regions(cell.source, nbk.BEGIN_HIDDEN, nbk.END_HIDDEN, None)
-            cell.source = source.rstrip()
+            cell.source = test_header(cell, tests_seen + 1) + source.rstrip()
+            tests_seen += 1
             cell.metadata["editable"] = False
             cell.metadata["deletable"] = False
     nb.metadata["course"] = {"exercise": name}
     nb.metadata["course"][RELEASE_KEY] = nbk.sha256(nbk.dumps(nb))
     return nb
+
+
+#: ``language_info`` as the course's Python kernel reports it (without the version).
+PYTHON_LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
+TEST_HEADER = "# Tests for exercise"
+
+
+def language_info(stored) -> dict:
+    """A complete ``language_info``, as a Python kernel writes it when it starts.
+
+    JupyterLab replaces an incomplete ``language_info`` with the kernel's as soon as a notebook
+    opens, which marks a just-opened notebook modified. The fields the solution notebook stored
+    (from its last execution by the course kernel) are kept; missing ones are filled in, the
+    version with this interpreter's.
+    """
+    stored = stored if isinstance(stored, dict) else {}
+    if stored.get("name", "python") != "python":
+        return dict(stored)
+    info = {**PYTHON_LANGUAGE_INFO, **stored}
+    info.setdefault("version", platform.python_version())
+    return info
+
+
+def test_header(cell: nbformat.NotebookNode, ordinal: int) -> str:
+    """The first line of a released test cell, saying what it is (empty if it already has one).
+
+    ``# Tests for exercise 3 (2 points): run this cell after your answer.`` The exercise number
+    comes from a grade id like ``ex3_tests``, else from the test cell's position.
+    """
+    if cell.source.lstrip().startswith(TEST_HEADER):
+        return ""
+    match = re.match(r"ex(\d+)", nbk.grade_id(cell) or "")
+    number = int(match.group(1)) if match else ordinal
+    points = nbk.cell_points(cell)
+    pts = f"{points:g} point" + ("" if points == 1 else "s")
+    return f"{TEST_HEADER} {number} ({pts}): run this cell after your answer.\n"
 
 
 def render(solution_path: str | Path) -> str:

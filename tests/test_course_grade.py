@@ -25,7 +25,7 @@ SOLUTION = SOLUTIONS / "01_tiny.ipynb"
 SUBMISSIONS = DATA / "submissions"
 CELL_TIMEOUT = 5
 TOTAL_TIMEOUT = 60
-FULL = {"ex1_tests": 2, "ex2_tests": 3, "ex3_tests": 1}
+FULL = {"ex1_tests": 2, "ex2_tests": 3, "ex3_tests": 1}  # autograded; ex3_written (1 point) is graded by hand
 
 
 def _limits():
@@ -62,8 +62,8 @@ def _row(folder_run, name):
     return r, {e["grade_id"]: e for e in r["exercises"]}
 
 
-def _points(ex):
-    return {g: e["points"] for g, e in ex.items()}
+def _points(ex, written=False):
+    return {g: e["points"] for g, e in ex.items() if written or g in FULL}
 
 
 @pytest.mark.slow
@@ -73,10 +73,13 @@ def test_folder_run_exits_zero_and_grades_everything(folder_run):
     assert {"solution_01_tiny.ipynb", "untouched_01_tiny.ipynb", "bob/01_tiny.ipynb", "loop_01_tiny.ipynb"} <= names
     assert len(names) == len(list(folder_run["folder"].rglob("*.ipynb")))
     for r in folder_run["report"]:
-        assert r["max_total"] == sum(FULL.values())
+        assert r["max_total"] == sum(FULL.values()) + 1
         assert r["seconds"] < TOTAL_TIMEOUT + 30, r["submission"]  # each within its time limit
         for e in r["exercises"]:
             assert set(e) == {"grade_id", "points", "max_points", "status", "reason"}
+            if e["grade_id"] == "ex3_written":
+                assert e["status"] in ("pending", "not answered", "invalid"), e
+                continue
             assert (e["points"] == e["max_points"]) == (e["status"] == "passed")
             assert e["status"] == "passed" or e["reason"], e
 
@@ -84,15 +87,17 @@ def test_folder_run_exits_zero_and_grades_everything(folder_run):
 @pytest.mark.slow
 def test_solution_gets_full_marks(folder_run):
     r, ex = _row(folder_run, "solution_01_tiny.ipynb")
-    assert _points(ex) == FULL and r["total"] == 6
+    assert _points(ex, written=True) == {**FULL, "ex3_written": None} and r["total"] == 6
+    assert r["pending"] == 1 and ex["ex3_written"]["status"] == "pending"
 
 
 @pytest.mark.slow
 def test_untouched_exercise_gets_zero_without_crashing(folder_run):
     r, ex = _row(folder_run, "untouched_01_tiny.ipynb")
-    assert r["total"] == 0
-    for e in ex.values():
-        assert e["status"] == "failed" and e["reason"].startswith("NotImplementedError"), e
+    assert r["total"] == 0 and r["pending"] == 0  # as nbgrader: an unanswered written answer scores 0
+    assert ex["ex3_written"]["status"] == "not answered"
+    for g in FULL:
+        assert ex[g]["status"] == "failed" and ex[g]["reason"].startswith("NotImplementedError"), ex[g]
 
 
 @pytest.mark.slow
@@ -191,12 +196,15 @@ def test_submissions_are_never_modified(folder_run):
 def test_csv_gradebook_matches_the_report(folder_run):
     with open(folder_run["csv"], newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["submission", "solution", "ex1_tests", "ex2_tests", "ex3_tests", "total", "max_total"]
+    assert list(rows[0]) == ["submission", "solution", "ex1_tests", "ex2_tests", "ex3_written", "ex3_tests", "total",
+                             "pending", "max_total"]
     assert [r["submission"] for r in rows] == [r["submission"] for r in folder_run["report"]]
     for row in rows:
         r, ex = _row(folder_run, row["submission"])
-        assert float(row["total"]) == r["total"] == sum(float(row[g]) for g in FULL)
+        written = 0.0 if row["ex3_written"] == "pending" else float(row["ex3_written"])
+        assert float(row["total"]) == r["total"] == sum(float(row[g]) for g in FULL) + written
         assert {g: float(row[g]) for g in FULL} == _points(ex)
+        assert float(row["pending"]) == r["pending"] == (1 if row["ex3_written"] == "pending" else 0)
 
 
 @pytest.mark.slow
@@ -204,7 +212,7 @@ def test_without_the_guard_the_patched_submission_would_cheat(monkeypatch):
     """The attack in patched_01_tiny.ipynb works when the guard is off: the guard is what stops it."""
     monkeypatch.setattr(grade, "_prologue", lambda solution, tests: "pass")
     r = grade.grade_notebook(SUBMISSIONS / "patched_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
-    assert {e.grade_id: e.points for e in r.exercises} == FULL
+    assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
 
 
 @pytest.mark.slow
@@ -229,8 +237,9 @@ def test_single_file_table_and_exit_status(tmp_path, capsys):
     sub = tmp_path / "01_tiny.ipynb"
     shutil.copy(SOLUTION, sub)
     assert main(["grade", str(sub), "--solutions", str(SOLUTIONS), *_limits(), "-q"]) == 0
-    out = capsys.readouterr().out
-    assert "ex2_tests      3/3  passed" in out and "total          6/6" in out
+    out = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "ex2_tests 3/3 passed" in out and "total 6/7 (1 pending: graded by hand)" in out
+    assert "ex3_written -/1 pending graded by hand: 1 point(s) pending" in out
 
 
 # ----------------------------------------------------------------------------- no kernel needed

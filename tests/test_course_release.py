@@ -47,7 +47,9 @@ def test_answers_become_stubs_and_hidden_tests_vanish():
     for cid in ("ex1_tests", "ex2_tests", "ex3_tests"):
         released, full = _cell(out, cid), _cell(sol, cid)
         visible = full.source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
-        assert released.source == visible
+        number, points = cid[2], full.metadata.nbgrader.points
+        header = f"# Tests for exercise {number} ({points} point{'s' * (points != 1)}): run this cell after your answer.\n"
+        assert released.source == header + visible
         assert released.metadata.nbgrader == full.metadata.nbgrader
         assert released.metadata.editable is False and released.metadata.deletable is False
     text = nbk.dumps(out)
@@ -80,7 +82,49 @@ def test_outputs_and_volatile_metadata_do_not_change_the_release():
     assert a == b
     out = json.loads(b)
     assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in out["cells"] if c["cell_type"] == "code")
-    assert "widgets" not in out["metadata"] and out["metadata"]["language_info"] == {"name": "python"}
+    assert "widgets" not in out["metadata"] and out["metadata"]["language_info"] == sol.metadata.language_info
+
+
+def test_language_info_is_complete_so_jupyterlab_opens_the_notebook_unmodified():
+    """JupyterLab rewrites an incomplete language_info when the kernel starts (the notebook then
+    opens modified); release writes every field a Python kernel reports."""
+    sol = _solution()
+    sol.metadata["language_info"] = {"name": "python"}
+    info = rel.release_notebook(sol, "01_tiny").metadata["language_info"]
+    assert set(info) == {"codemirror_mode", "file_extension", "mimetype", "name", "nbconvert_exporter",
+                         "pygments_lexer", "version"}
+    assert info["codemirror_mode"] == {"name": "ipython", "version": 3} and info["pygments_lexer"] == "ipython3"
+    sol.metadata["language_info"] = {"name": "python", "version": "3.12.1"}
+    assert rel.release_notebook(sol, "01_tiny").metadata["language_info"]["version"] == "3.12.1"  # the solution's kernel
+
+
+def test_test_cells_say_what_they_are_once():
+    sol = _solution()
+    out = rel.release_notebook(sol, "01_tiny")
+    assert _cell(out, "ex2_tests").source.startswith("# Tests for exercise 2 (3 points): run this cell after your answer.\n")
+    assert _cell(out, "ex3_tests").source.startswith("# Tests for exercise 3 (1 point): run this cell")
+    _cell(sol, "ex1_tests").source = "# Tests for exercise 1 (2 points): my own words.\n" + _cell(sol, "ex1_tests").source
+    again = rel.release_notebook(sol, "01_tiny")
+    assert _cell(again, "ex1_tests").source.count("# Tests for exercise") == 1
+
+
+def test_written_answer_is_graded_by_hand_and_the_old_convention_is_rejected(repo, capsys):
+    out = rel.release_notebook(_solution(), "01_tiny")
+    cell = _cell(out, "ex3_written")
+    assert cell.source == "YOUR ANSWER HERE"
+    assert cell.metadata.nbgrader["grade"] is True and cell.metadata.nbgrader["points"] == 1
+    assert [(e.grade_id, e.points) for e in nbk.manual_answers(out)] == [("ex3_written", 1.0)]
+    # the old convention (a markdown answer that is not a grade cell) breaks nbgrader: refused by name
+    assert main(["release"]) == 0
+    sol = nbformat.read(repo / "solutions" / "01_tiny.ipynb", as_version=4)
+    _cell(sol, "ex3_written").metadata.nbgrader.update(grade=False)
+    del _cell(sol, "ex3_written").metadata.nbgrader["points"]
+    nbformat.write(sol, repo / "solutions" / "01_tiny.ipynb")
+    capsys.readouterr()
+    assert main(["release", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "cell 'ex3_written' (#10): a written answer (markdown solution cell) must be a grade cell" in err
+    assert main(["release"]) == 2
 
 
 def test_release_is_byte_for_byte_reproducible(repo):
