@@ -146,3 +146,12 @@ def test_bregman_gap_is_drawn():
     sig = 1 / (1 + np.exp(1.0))
     np.testing.assert_allclose(seg[:, 0], [2.0, 2.0])
     np.testing.assert_allclose(seg[1, 1] - seg[0, 1], sp(2.0) - sp(-1.0) - sig * 3.0, rtol=1e-6)
+
+
+def test_plot_path_start_marker_keeps_the_colour_cycle():
+    ax = gp.plot_path([[0, 0], [1, 1]], label="a")
+    gp.plot_path([[0, 1], [1, 2]], ax, label="b")
+    first, start_a, second, start_b = ax.lines
+    assert first.get_color() == start_a.get_color() and second.get_color() == start_b.get_color()
+    assert first.get_color() != second.get_color()   # the second path got the next colour, not the third
+    plt.close("all")

@@ -73,8 +73,12 @@ def test_rosenbrock_steps_errors():
 
 def test_plot_rosenbrock_steps_draws_the_endpoints():
     ax, ends = gw.plot_rosenbrock_steps(X0, 20.0)
-    drawn = [ln.get_xydata()[0] for ln in ax.lines if ln.get_label() in ends]
-    np.testing.assert_allclose(drawn, list(ends.values()))
+    drawn = {ln.get_label(): ln.get_xydata()[0] for ln in ax.lines}
+    for name, end in ends.items():
+        if name in drawn:                      # inside the window: drawn where it is
+            np.testing.assert_allclose(drawn[name], end)
+        else:                                  # outside: drawn to the edge, and named so
+            assert f"{name} (leaves the window)" in drawn
     assert "λ = 20" in ax.get_title()
 
 
@@ -103,3 +107,16 @@ def test_gaussian_explorer_redraws_on_slider_change():
     np.testing.assert_allclose(ell.center, [-1.0, 2.0])
     with pytest.raises(ValueError, match="range"):
         gw.gaussian_fisher_explorer(sigma=10.0)
+
+
+def test_plot_rosenbrock_steps_keeps_every_arrow_in_the_window():
+    # at lam = 10 the GD step lands near (-15, -14), far outside: its arrow stops at the edge
+    ax, ends = gw.plot_rosenbrock_steps([-0.5, 1.0], 10.0)
+    assert np.abs(ends["GD, lr 1/λ"]).max() > 10
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "GD, lr 1/λ (leaves the window)" in labels
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    for line in ax.lines[-len(ends):]:
+        x, y = line.get_xdata()[0], line.get_ydata()[0]
+        assert x_lo <= x <= x_hi and y_lo <= y <= y_hi
+    plt.close("all")

@@ -131,7 +131,8 @@ def plot_path(
     ax = _new_ax(ax)
     p = _as_path(path)
     (line,) = ax.plot(p[:, 0], p[:, 1], marker=marker, markersize=markersize, color=color, label=label, **kwargs)
-    ax.plot(p[0, 0], p[0, 1], "o", mfc="none", mec=line.get_color(), markersize=9)
+    # the start marker takes the line's colour (not the next one of the cycle, which it would advance)
+    ax.plot(p[0, 0], p[0, 1], "o", color=line.get_color(), mfc="none", mec=line.get_color(), markersize=9)
     return ax
 
 

@@ -103,6 +103,22 @@ def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
     return {name: np.asarray(p) for name, p in zip(STEP_NAMES, out)}
 
 
+def _clip_to_window(x0: np.ndarray, ends: dict, xlim, ylim) -> dict:
+    """End points outside the window moved to where their segment from ``x0`` leaves it, and so named."""
+    lo, hi = np.array([xlim[0], ylim[0]]), np.array([xlim[1], ylim[1]])
+    shown = {}
+    for name, e in ends.items():
+        e = np.asarray(e, dtype=float)
+        if np.all((e >= lo) & (e <= hi)):
+            shown[name] = e
+            continue
+        d = e - x0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.where(d > 0, (hi - x0) / d, np.where(d < 0, (lo - x0) / d, np.inf))
+        shown[f"{name} (leaves the window)"] = x0 + 0.98 * min(1.0, float(np.min(s))) * d
+    return shown
+
+
 def plot_rosenbrock_steps(
     x0: ArrayLike,
     lam: float,
@@ -117,7 +133,8 @@ def plot_rosenbrock_steps(
         x0: the point, shape ``(2,)``.
         lam: :math:`\\lambda > 0`.
         ax: Axes to draw on (``None``: a new figure).
-        xlim, ylim: the window (steps that leave it are clipped by the axes).
+        xlim, ylim: the window. A step that leaves it is drawn up to its edge, and its legend
+            entry ends in "(leaves the window)".
 
     Returns:
         ``(ax, endpoints)`` with ``endpoints`` as :func:`rosenbrock_steps` returns.
@@ -129,7 +146,7 @@ def plot_rosenbrock_steps(
         _, ax = plt.subplots(figsize=(6.5, 4.5))
     ends = rosenbrock_steps(x0, lam)
     plot_rosenbrock_contours(ax, xlim=xlim, ylim=ylim)
-    plot_steps(x0, ends, ax)
+    plot_steps(x0, _clip_to_window(np.asarray(x0, dtype=float), ends, xlim, ylim), ax)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_title(f"one step from x = ({float(x0[0]):.3g}, {float(x0[1]):.3g}), λ = {float(lam):.3g}")
@@ -142,9 +159,13 @@ def rosenbrock_step_explorer(
     r"""A log-scale slider for :math:`\lambda`, redrawing the five steps of :func:`rosenbrock_steps`.
 
     Large :math:`\lambda` (short steps): all five agree to first order. Small :math:`\lambda`: GD
-    and the Euclidean prox/damped Gauss-Newton are dominated by the valley's steep walls, while the
-    pullback prox and the natural gradient (its approximation) move along the valley, the way
-    output-space gradient descent would.
+    overshoots out of the window (its arrow stops at the edge, and its legend entry says so). The
+    same :math:`\lambda` is not the same step length across metrics: the Euclidean prox and damped
+    Gauss-Newton, for which crossing the valley's steep wall is cheap, drop down the wall and lower
+    :math:`\mathcal J` the most; the pullback prox and the natural gradient (its approximation)
+    measure the step in output space, where crossing the wall is expensive, and move the outputs
+    straight towards the output-space minimum, the way output-space gradient descent would, with
+    shorter steps.
 
     The returned box has attributes ``lam_slider``, ``output``, ``last_drawn`` (a dict
     ``{"lam": ...}``), ``last_endpoints``, ``last_figure`` and ``status`` (a hidden ``Text``
