@@ -495,6 +495,8 @@ def sandbox_prefix(run_dir: Path, work: Path, env: dict, hide: Sequence[Path]) -
     for p in _visible_paths():
         if any(_inside(p, d) for d in done):
             args += ["--ro-bind", str(p), str(p)]
+    for p in done[1:]:  # the empty folders put over hidden ones are read-only too
+        args += ["--remount-ro", str(p)]
     args += ["--bind", str(run_dir), str(run_dir), "--chdir", str(work), "--clearenv"]
     for k, v in env.items():
         args += ["--setenv", k, v]
