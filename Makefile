@@ -6,7 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KERNEL := gradtools-course
 STAMP  := $(VENV)/.installed
-START  ?= lectures/01_linear_regression.ipynb
+START  ?= lectures/00_start_here.ipynb
+# JupyterLab defaults shipped in jupyter/ (no news pop-up, no kernel dialog), installed in $(VENV).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/geometry-of-training.json
 # Tests and notebook execution run on the CPU, whatever the machine has.
 export JAX_PLATFORMS ?= cpu
 
@@ -32,10 +34,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: $(STAMP)
+$(LAB_SETTINGS): jupyter/overrides.json | $(STAMP)
+	@mkdir -p $(@D) && cp $< $@
+
+# Serves the repository root (lectures/ and exercises/) and opens $(START) with the course kernel.
+lab: $(STAMP) $(LAB_SETTINGS)
 	@if [ -n "$$CI" ]; then echo "CI is set: not starting JupyterLab"; exit 0; fi; \
 	root=""; if [ "$$(id -u)" = 0 ]; then root="--allow-root"; fi; \
-	$(VENV)/bin/jupyter lab $$root $(START)
+	$(VENV)/bin/jupyter lab $$root --config=jupyter/lab_config.json --ServerApp.root_dir=. \
+	  --LabApp.default_url=/lab/tree/$(START)
 
 test: $(STAMP)
 	$(PY) -m course release --check
