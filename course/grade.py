@@ -978,6 +978,8 @@ def grade_paths(
         if manual and result.submission in manual:
             apply_manual_scores(result, manual[result.submission], manual_source)
 
+    if progress is not None and reporter.reused:
+        print(reporter.line("the rest to grade" if todo else "nothing to grade again"), file=progress, flush=True)
     for name in list(store.done):
         merge(store.done[name])
     if store.report is not None or store.gradebook is not None:
