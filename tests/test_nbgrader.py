@@ -1,0 +1,145 @@
+"""nbgrader itself agrees with ``course grade`` on every solution notebook, and on its release.
+
+For each ``solutions/NN_*.ipynb`` (and the tiny fixture), nbgrader's own ``generate_assignment``
+must accept it, and nbgrader's ``autograde`` of two submissions, the solution itself and the
+notebook ``course release`` makes of it, must give the same points per graded cell as
+``course grade``: full marks and zero on the autograded tests; written answers pending a hand
+grade on the solution, and zero ("no answer", as nbgrader scores an untouched answer) on the
+release.
+
+Everything runs at once: nbgrader for the two submissions in two course folders (one assignment
+per notebook, so one broken notebook fails alone), and ``course grade --jobs 2`` on both.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import notebooks as nbk
+from course.release import release_notebook
+
+nbgrader_api = pytest.importorskip("nbgrader.api", reason="nbgrader is not installed: pip install -e '.[test]'")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = [ROOT / "tests" / "data" / "course" / "solutions" / "01_tiny.ipynb", *nbk.exercise_notebooks(ROOT / "solutions")]
+if os.environ.get("COURSE_NBGRADER_ONLY"):  # while writing a notebook: COURSE_NBGRADER_ONLY=01_tiny,03_metrics
+    NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in os.environ["COURSE_NBGRADER_ONLY"].split(",")]
+BIN = Path(sys.executable).parent
+TIMEOUT = 600  # seconds per notebook cell under nbgrader (its default, 30, is too short for a lecture)
+
+
+def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               JUPYTER_CONFIG_DIR=str(course / ".jupyter"), PYTHONUNBUFFERED="1")
+    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True)
+
+
+def _course_dir(path: Path, student: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(path)!r}\n"
+        "c.CourseDirectory.course_id = 'course'\n"
+        f"c.Execute.timeout = {TIMEOUT}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{path / 'gradebook.db'}'\n"
+    )
+    return path
+
+
+def _nbgrader_side(course: Path, student: str, make_submission, out: dict) -> None:
+    """generate_assignment and autograde each notebook as its own assignment; record the grades."""
+    for sol in NOTEBOOKS:
+        ps = f"ps_{sol.stem}"
+        t0 = time.perf_counter()
+        (course / "source" / ps).mkdir(parents=True)
+        shutil.copy(sol, course / "source" / ps / sol.name)
+        gen = _nbgrader(course, "generate_assignment", ps, "--force")
+        if gen.returncode != 0 or not (course / "release" / ps / sol.name).exists():
+            out[sol.stem] = {"error": f"generate_assignment failed:\n{gen.stderr[-2000:]}"}
+            continue
+        sub = course / "submitted" / student / ps
+        sub.mkdir(parents=True)
+        nbformat.write(make_submission(sol), sub / sol.name)
+        auto = _nbgrader(course, "autograde", ps, "--student", student, "--create", "--force")
+        if auto.returncode != 0:
+            out[sol.stem] = {"error": f"autograde failed:\n{auto.stderr[-2000:]}"}
+            continue
+        with nbgrader_api.Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            nb = gb.find_submission_notebook(sol.stem, ps, student)
+            grades = {g.name: (None if g.needs_manual_grade else float(g.score), float(g.max_score)) for g in nb.grades}
+            out[sol.stem] = {"grades": grades, "score": float(nb.score), "max": float(nb.max_score),
+                             "seconds": time.perf_counter() - t0, "log": auto.stderr}
+
+
+def _released(sol: Path) -> nbformat.NotebookNode:
+    return release_notebook(nbformat.read(sol, as_version=4), sol.stem)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nbgrader")
+    folders = {"solution": tmp / "solution", "released": tmp / "released"}
+    for kind, folder in folders.items():
+        (folder / "ann").mkdir(parents=True)
+        for sol in NOTEBOOKS:  # graded against their own solution: the tiny one lives elsewhere
+            target = folder / "ann" / sol.name
+            if kind == "solution":
+                shutil.copy(sol, target)
+            else:
+                target.write_text(nbk.dumps(_released(sol)))
+    results = {"nbgrader": {"solution": {}, "released": {}}, "course": {"solution": {}, "released": {}}}
+    makers = {"solution": lambda sol: nbformat.read(sol, as_version=4), "released": _released}
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=_nbgrader_side, args=(_course_dir(tmp / f"nbg_{k}", k), k, makers[k], results["nbgrader"][k]))
+               for k in folders]
+    # the tiny fixture is not in solutions/: course grade matches against a folder of every notebook tried
+    sols = tmp / "all_solutions"
+    sols.mkdir()
+    for sol in NOTEBOOKS:
+        shutil.copy(sol, sols / sol.name)
+    threads += [threading.Thread(target=_course_side_with, args=(folders[k], sols, results["course"][k])) for k in folders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results["seconds"] = time.perf_counter() - t0
+    return results
+
+
+def _course_side_with(folder: Path, solutions: Path, out: dict) -> None:
+    report = folder.parent / f"{folder.name}.json"
+    proc = subprocess.run([sys.executable, "-m", "course", "grade", str(folder), "--solutions", str(solutions),
+                           "--jobs", "2", "--cell-timeout", str(TIMEOUT), "--report", str(report), "-q", "--json"],
+                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    out["proc"] = proc
+    out["results"] = {Path(r["submission"]).stem: r for r in json.loads(report.read_text())} if report.exists() else {}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("kind", ["solution", "released"])
+@pytest.mark.parametrize("sol", NOTEBOOKS, ids=lambda p: p.stem)
+def test_nbgrader_and_course_grade_agree(graded, sol, kind):
+    nbg = graded["nbgrader"][kind].get(sol.stem)
+    assert nbg is not None and "error" not in nbg, (nbg or {}).get("error")
+    course = graded["course"][kind]
+    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
+    mine = course["results"][sol.stem]
+    ours = {e["grade_id"]: (e["points"], e["max_points"]) for e in mine["exercises"]}
+    assert ours == nbg["grades"], f"{sol.stem} ({kind}): course grade {ours} != nbgrader {nbg['grades']}"
+    assert mine["total"] == nbg["score"] and mine["max_total"] == nbg["max"]
+    items = nbk.graded_items(nbformat.read(sol, as_version=4))
+    auto = sum(ex.points for ex, manual in items if not manual)
+    written = sum(ex.points for ex, manual in items if manual)
+    if kind == "solution":
+        assert (mine["total"], mine["pending"]) == (auto, written)  # full marks; written answers to grade by hand
+    else:
+        assert (mine["total"], mine["pending"]) == (0, 0)  # nothing answered
