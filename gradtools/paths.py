@@ -35,6 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import optax.tree_utils as otu
 from jax.flatten_util import ravel_pytree
@@ -72,6 +73,8 @@ __all__ = [
 
 
 def _check_t(t: Any, name: str = "t") -> None:
+    if not isinstance(t, (int, float, np.number, np.ndarray, jax.Array)) or isinstance(t, bool):
+        raise TypeError(f"{name} must be a real number (a scalar), got {type(t).__name__}: {t!r:.60}.")
     if jnp.ndim(t) != 0:
         raise ValueError(
             f"{name} must be a scalar (shape ()), got shape {jnp.shape(t)}. To evaluate a curve at "
@@ -772,6 +775,10 @@ def christoffel(f: Callable[[PyTree], PyTree], w: PyTree, *, damping: float = 0.
     _check_w(w)
     _check_outputs(f, w)
     _check_solver_args(None, w, damping, 1, 1.0, "f")
+    return _jit_bound(_christoffel_jit, f)(w, damping)
+
+
+def _christoffel_jit(f, w, damping):
     flat, F = _flat_fn(f, w)
     n = flat.shape[0]
     J = jax.jacfwd(F)(flat)
@@ -1113,7 +1120,6 @@ def shard_batch(x: Any, devices: Any = None) -> Any:
         >>> xs.sharding.spec == jax.sharding.PartitionSpec("data"), xs.shape
         (True, (8, 3))
     """
-    import numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     devices = jax.devices() if devices is None else list(devices)
