@@ -14,13 +14,20 @@ How a submission is graded:
    student added run where they are. A first cell, invisible to the student, installs the guard
    of :mod:`course._guard`, which restores the names tests use before each test cell.
 3. **Running.** A subprocess (:mod:`course._grade_worker`) runs the notebook in a fresh kernel of
-   this environment (``JAX_PLATFORMS=cpu``, working directory the solution's folder) with a
+   this environment (``JAX_PLATFORMS=cpu``) from an empty scratch working directory, with a clean
+   environment, and, where bubblewrap works (``sandbox="auto"``), in a sandbox where the solutions,
+   the submissions, homes and this checkout are not visible (see :func:`sandbox_prefix`); with a
    per-cell and a total time limit, keeping at most ``max_output`` characters of output per cell.
    A cell that raises does not stop later cells. After a timeout or a kernel death, a fresh kernel
    replays the cells that had finished and execution goes on. If the subprocess itself outlives
    the total limit it is killed, with its kernels.
 4. **Scoring.** A test cell that runs without error scores its points; any other outcome scores
-   zero, with the reason. A file that is not a valid notebook scores zero everywhere.
+   zero, with the reason. A written answer (graded by hand) scores 0 when left as released and is
+   otherwise ``pending`` until a hand-given score is merged (:func:`apply_manual_scores`). A file
+   that is not a valid notebook scores zero everywhere.
+5. **A class.** :func:`grade_paths` grades ``jobs`` submissions at once and rewrites the JSON
+   report and CSV gradebook as each finishes; a rerun reuses the results of unchanged files
+   (:class:`ResultStore`).
 
 The submission file is only read, never written.
 """
