@@ -502,12 +502,29 @@ def sandbox_prefix(run_dir: Path, work: Path, env: dict, hide: Sequence[Path]) -
     for p in _visible_paths():
         if any(_inside(p, d) for d in done):
             args += ["--ro-bind", str(p), str(p)]
+    args += ["--bind", str(run_dir), str(run_dir)]
     for p in done[1:]:  # the empty folders put over hidden ones are read-only too
         args += ["--remount-ro", str(p)]
-    args += ["--bind", str(run_dir), str(run_dir), "--chdir", str(work), "--clearenv"]
+    args += ["--chdir", str(work), "--clearenv"]
     for k, v in env.items():
         args += ["--setenv", k, v]
     return args + ["--"]
+
+
+def _seed_matplotlib_cache(target: Path) -> None:
+    """Copy matplotlib's font list into a fresh home, so each kernel does not rebuild it (seconds)."""
+    cache = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "matplotlib")
+    try:
+        fonts = [f for f in os.listdir(cache) if f.startswith("fontlist") and f.endswith(".json")]
+    except OSError:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for f in fonts:
+        try:
+            shutil.copy(os.path.join(cache, f), target / f)
+        except OSError:
+            pass
 
 
 def run_graded_notebook(
@@ -543,6 +560,7 @@ def run_graded_notebook(
             JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
             PYDEVD_DISABLE_FILE_VALIDATION="1",
         )
+        _seed_matplotlib_cache(home / ".matplotlib")
         kernel_cwd = Path(cwd) if cwd is not None else work
         prefix = sandbox_prefix(run_dir, kernel_cwd, kernel_env, [*hide, tmp]) if sandbox == "bwrap" else []
         job = {
