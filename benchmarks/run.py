@@ -28,6 +28,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
 import gradtools as gt  # noqa: E402
@@ -35,6 +36,8 @@ import gradtools as gt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"26k": (64, 128, 128, 10), "670k": (784, 512, 512, 10)}
 CG_ITERS = 10
+PATH_STEPS = 5  # train_bezier steps and geodesic L-BFGS iterations per timed call
+PATH_POINTS = 4  # points of the benchmarked geodesic (2 optimised)
 
 
 def timeit(fn, *args, repeats: int) -> float:
@@ -66,7 +69,7 @@ def build(sizes, batch, key):
     def J(w):
         return loss(f(w))
 
-    return w, v, f, loss, J, flat.size, apply, x
+    return w, v, f, loss, J, flat.size, apply, x, y
 
 
 def operations(f, loss, J, apply, x):
@@ -105,9 +108,117 @@ def operations(f, loss, J, apply, x):
     ]
 
 
+def path_operations(f, apply, x, y):
+    """gradtools.paths: (name, gradtools version, hand-written baseline, calls per run); each takes (w, v).
+
+    A run of ``train_bezier`` is ``PATH_STEPS`` steps and one of ``geodesic`` ``PATH_STEPS``
+    L-BFGS iterations (``tol`` so small that it never stops early): the table shows one of each.
+    """
+    N = x.shape[0]
+    key = jax.random.key(1)
+    tmap = jax.tree_util.tree_map
+
+    def curve_loss(w, batch):
+        return gt.nll(apply(w, batch[0]), batch[1], likelihood="categorical")
+
+    def bezier_gt(w, v):
+        w1 = tmap(jnp.add, w, v)
+        return gt.paths.train_bezier(curve_loss, w, w1, (x, y), key=key, num_steps=PATH_STEPS, batch_size=N)[0]
+
+    def bezier_base(w, v):
+        w1 = tmap(jnp.add, w, v)
+        opt = optax.adam(1e-2)
+
+        def step(carry, k):
+            theta, state = carry
+            t = jax.random.uniform(jax.random.split(k)[0])
+
+            def curve(th):
+                return tmap(lambda a, b, c: (1 - t) ** 2 * a + 2 * t * (1 - t) * b + t**2 * c, w, th, w1)
+
+            g = jax.grad(lambda th: curve_loss(curve(th), (x, y)))(theta)
+            updates, state = opt.update(g, state, theta)
+            return (optax.apply_updates(theta, updates), state), None
+
+        theta0 = tmap(lambda a, b: 0.5 * (a + b), w, w1)
+        (theta, _), _ = jax.lax.scan(step, (theta0, opt.init(theta0)), jax.random.split(key, PATH_STEPS))
+        return theta
+
+    def fs(w):
+        return f(w) / jnp.sqrt(N)
+
+    def geodesic_gt(w, v):
+        ws, info = gt.paths.geodesic(fs, w, tmap(jnp.add, w, v), num_points=PATH_POINTS, max_iter=PATH_STEPS, tol=1e-30)
+        return ws, info.iterations
+
+    def geodesic_base(w, v):
+        w1 = tmap(jnp.add, w, v)
+        ts = jnp.linspace(0.0, 1.0, PATH_POINTS)[1:-1]
+        inner = tmap(lambda a, b: a[None] + ts.reshape((-1,) + (1,) * a.ndim) * (b - a)[None], w, w1)
+        z0, unravel = ravel_pytree(inner)
+
+        def energy(z):
+            ws = tmap(lambda a, b, c: jnp.concatenate([a[None], b, c[None]]), w, unravel(z), w1)
+            u = jax.vmap(fs)(ws)
+            return (PATH_POINTS - 1) * jnp.sum((u[1:] - u[:-1]) ** 2)
+
+        opt = optax.lbfgs()
+        vg = optax.value_and_grad_from_state(energy)
+
+        def body(_, c):
+            z, state = c
+            value, g = vg(z, state=state)
+            updates, state = opt.update(g, state, z, value=value, grad=g, value_fn=energy)
+            return optax.apply_updates(z, updates), state
+
+        z, _ = jax.lax.fori_loop(0, PATH_STEPS, body, (z0, opt.init(z0)))
+        return unravel(z)
+
+    def penalty(w):
+        return sum(jnp.sum(a**2) for a in jax.tree_util.tree_leaves(w))
+
+    def fip_gt(w, v):
+        return gt.paths.fip_step(apply, w, x, penalty, step_size=1e-2, damping=1e-3, maxiter=CG_ITERS, tol=1e-12)
+
+    def fip_base(w, v):
+        s0, g = jax.value_and_grad(penalty)(w)
+        z, f_jvp = jax.linearize(lambda u: apply(u, x), w)
+        f_vjp = jax.linear_transpose(f_jvp, w)
+
+        def mvp(u):
+            return tmap(lambda a, b: a / N + 1e-3 * b, f_vjp(f_jvp(u))[0], u)
+
+        d, _ = jax.scipy.sparse.linalg.cg(mvp, tmap(jnp.negative, g), tol=1e-12, atol=0.0, maxiter=CG_ITERS)
+        move = 1e-2 * jnp.sqrt(jnp.sum(f_jvp(d) ** 2) / N)
+        w_new = tmap(lambda a, b: a + 1e-2 * b, w, d)
+        change = jnp.sqrt(jnp.sum((apply(w_new, x) - z) ** 2) / N)
+        return w_new, (s0, penalty(w_new), move, change)
+
+    def accel_gt(w, v):
+        return gt.paths.geodesic_acceleration(f, w, v, damping=1e-3, maxiter=CG_ITERS, tol=1e-12)[0]
+
+    def accel_base(w, v):
+        _, d2 = jax.jvp(lambda u: jax.jvp(f, (u,), (v,))[1], (w,), (v,))
+        _, f_jvp = jax.linearize(f, w)
+        f_vjp = jax.linear_transpose(f_jvp, w)
+
+        def mvp(u):
+            return tmap(lambda a, b: a + 1e-3 * b, f_vjp(f_jvp(u))[0], u)
+
+        rhs = tmap(jnp.negative, f_vjp(d2)[0])
+        return jax.scipy.sparse.linalg.cg(mvp, rhs, tol=1e-12, atol=0.0, maxiter=CG_ITERS)[0]
+
+    return [
+        ("train_bezier (one step)", bezier_gt, bezier_base, PATH_STEPS),
+        (f"geodesic ({PATH_POINTS} points, one L-BFGS iteration)", geodesic_gt, geodesic_base, PATH_STEPS),
+        (f"fip_step ({CG_ITERS} CG)", fip_gt, fip_base, 1),
+        (f"geodesic_acceleration ({CG_ITERS} CG)", accel_gt, accel_base, 1),
+    ]
+
+
 def run(model: str, batch: int, repeats: int) -> list[dict]:
     sizes = MODELS[model]
-    w, v, f, loss, J, n, apply, x = build(sizes, batch, jax.random.key(0))
+    w, v, f, loss, J, n, apply, x, y = build(sizes, batch, jax.random.key(0))
     grad = jax.jit(jax.grad(J))
     forward = jax.jit(J)
     t_grad = timeit(grad, w, repeats=repeats)
@@ -123,6 +234,13 @@ def run(model: str, batch: int, repeats: int) -> list[dict]:
         rows.append(dict(model=model, n=n, op=name, t=t, ratio=t / t_grad, base=None if tb is None else tb / t_grad))
         if name == "hvp":
             t_hvp = t
+    for name, fn, base, per in path_operations(f, apply, x, y):
+        fn, base = jax.jit(fn), jax.jit(base)
+        if name.startswith("geodesic ("):  # it must not stop before PATH_STEPS iterations
+            assert int(fn(w, v)[1]) == PATH_STEPS
+        r = max(3, repeats // per)
+        t, tb = timeit(fn, w, v, repeats=r) / per, timeit(base, w, v, repeats=r) / per
+        rows.append(dict(model=model, n=n, op=name, t=t, ratio=t / t_grad, base=tb / t_grad))
     dense_gb = n * n * 4 / 1e9
     rows.append(
         dict(model=model, n=n, op=f"dense Hessian ({n} HVPs, {dense_gb:.3g} GB)", t=n * t_hvp, ratio=n * t_hvp / t_grad, base=None)

@@ -447,26 +447,26 @@ def geodesic(
 
 
 def _geodesic_jit(f, w0, w1, init, tol, *, max_iter: int):
-    def energy(inner):
-        s = _segments_sq(f, _with_ends(w0, inner, w1))
-        return s.shape[0] * jnp.sum(s)
-
-    def length(ws):
-        return jnp.sum(_safe_sqrt(_segments_sq(f, ws)))
-
     init = _with_ends(w0, jax.tree_util.tree_map(lambda a: a[1:-1], init), w1)
     # L-BFGS runs on one flat vector: optax's tree operations on a many-leaf pytree multiply the
     # size of the compiled program (and its compile time) by the number of leaves.
     flat0, unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[1:-1], init))
-    e0, g0 = jax.value_and_grad(lambda z: energy(unravel(z)))(flat0)
+
+    def energy_and_segments(z):
+        s = _segments_sq(f, _with_ends(w0, unravel(z), w1))
+        return s.shape[0] * jnp.sum(s), s
+
+    def energy(z):
+        return energy_and_segments(z)[0]
+
+    (e0, s0), g0 = jax.value_and_grad(energy_and_segments, has_aux=True)(flat0)
+    l0 = jnp.sum(_safe_sqrt(s0))
     gn0 = jnp.linalg.norm(g0)
     if flat0.size == 0:  # two points: nothing to optimise
-        info = GeodesicInfo(e0, length(init), e0, length(init), jnp.zeros((), jnp.int32), gn0, jnp.array(True))
-        return init, info
+        return init, GeodesicInfo(e0, l0, e0, l0, jnp.zeros((), jnp.int32), gn0, jnp.array(True))
 
     opt = optax.lbfgs()
-    flat_energy = lambda z: energy(unravel(z))  # noqa: E731
-    value_and_grad = optax.value_and_grad_from_state(flat_energy)
+    value_and_grad = optax.value_and_grad_from_state(energy)
     target = tol * gn0
 
     def cond(c):
@@ -474,20 +474,22 @@ def _geodesic_jit(f, w0, w1, init, tol, *, max_iter: int):
         return (k < max_iter) & (gn > target) & ~stalled
 
     def body(c):
-        k, inner, state, _, _ = c
-        value, grad = value_and_grad(inner, state=state)
-        updates, state = opt.update(grad, state, inner, value=value, grad=grad, value_fn=flat_energy)
-        inner = optax.apply_updates(inner, updates)
+        k, z, state, _, _ = c
+        value, grad = value_and_grad(z, state=state)
+        updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=energy)
+        z = optax.apply_updates(z, updates)
         new_value = otu.tree_get(state, "value")
-        gn = otu.tree_norm(otu.tree_get(state, "grad"))
-        return k + 1, inner, state, gn, ~(new_value < value)
+        gn = jnp.linalg.norm(otu.tree_get(state, "grad"))
+        return k + 1, z, state, gn, ~(new_value < value)
 
-    init_c = (jnp.zeros((), jnp.int32), flat0, opt.init(flat0), gn0, ~jnp.isfinite(e0))
-    k, flat, _, gn, _ = jax.lax.while_loop(cond, body, init_c)
-    ws = _with_ends(w0, unravel(flat), w1)
-    e = flat_energy(flat)
-    info = GeodesicInfo(e, length(ws), e0, length(init), k, gn, jnp.isfinite(e) & (gn <= target))
-    return ws, info
+    # the state starts with the initial value and gradient, so the first iteration reuses them
+    state0 = otu.tree_set(opt.init(flat0), value=e0, grad=g0)
+    init_c = (jnp.zeros((), jnp.int32), flat0, state0, gn0, ~jnp.isfinite(e0))
+    k, z, state, gn, _ = jax.lax.while_loop(cond, body, init_c)
+    ws = _with_ends(w0, unravel(z), w1)
+    e = otu.tree_get(state, "value")  # the line search stores the energy at the accepted point
+    length = jnp.sum(_safe_sqrt(_segments_sq(f, ws)))
+    return ws, GeodesicInfo(e, length, e0, l0, k, gn, jnp.isfinite(e) & (gn <= target))
 
 
 # --------------------------------------------------------------------------------------------
