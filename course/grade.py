@@ -642,8 +642,14 @@ def _released_sources(sol_nb: nbformat.NotebookNode, key: str) -> dict[str, str]
     return _STUBS[key]
 
 
-def _manual_result(ex: nbk.Exercise, sub_nb: nbformat.NotebookNode | None, stubs: dict[str, str]) -> ExerciseResult:
-    """A written answer: 0 when left as released (as nbgrader does), otherwise pending a hand grade."""
+def _manual_result(ex: nbk.Exercise, sub_nb: nbformat.NotebookNode | None, stubs: dict[str, str],
+                   task: bool = False) -> ExerciseResult:
+    """A written answer: 0 when left as released (as nbgrader does), otherwise pending a hand grade.
+
+    An nbgrader *task* (a markdown grade cell that is not an answer) is always pending, as in nbgrader.
+    """
+    if task:
+        return ExerciseResult(ex.grade_id, None, ex.points, "pending", f"graded by hand: {_fmt(ex.points)} point(s) pending")
     if sub_nb is None:
         return ExerciseResult(ex.grade_id, 0.0, ex.points, "invalid", "not a valid notebook")
     cell = next((c for c in sub_nb.cells if ex.grade_id in _cell_key(c)), None)
@@ -701,6 +707,7 @@ def grade_notebook(
     if problems:
         raise ValueError(problems[0])
     items = nbk.graded_items(sol_nb)
+    tasks = {nbk.grade_id(c) for c in sol_nb.cells if nbk.is_manual_cell(c) and not nbk.is_answer_cell(c)}
     sol_sha = file_sha256(solution)
     stubs = _released_sources(sol_nb, sol_sha)
     if not submission.is_file():
@@ -753,7 +760,7 @@ def grade_notebook(
     results = []
     for ex, manual in items:
         if manual:
-            results.append(_manual_result(ex, sub_nb, stubs))
+            results.append(_manual_result(ex, sub_nb, stubs, ex.grade_id in tasks))
             continue
         k = graded.test_index[ex.grade_id]
         status, reason = _describe(cells.get(str(k)))
