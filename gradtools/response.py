@@ -92,8 +92,8 @@ def mixed_vp(J: Objective, w: PyTree, theta: PyTree, u: PyTree) -> PyTree:
     Example:
         >>> import jax.numpy as jnp
         >>> J = lambda w, t: 0.5 * t * jnp.sum(w ** 2)     # d/dt grad_w J = w
-        >>> mixed_vp(J, jnp.array([1.0, 2.0]), jnp.array(3.0), jnp.array(1.0))
-        Array([1., 2.], dtype=float32)
+        >>> mixed_vp(J, jnp.array([1.0, 2.0]), jnp.array(3.0), jnp.array(1.0)).tolist()
+        [1.0, 2.0]
     """
     _check_objective(J, w, theta)
     check_same_tree(theta, u, wname="theta", vname="u")

@@ -155,3 +155,16 @@ def test_plot_path_start_marker_keeps_the_colour_cycle():
     assert first.get_color() == start_a.get_color() and second.get_color() == start_b.get_color()
     assert first.get_color() != second.get_color()   # the second path got the next colour, not the third
     plt.close("all")
+
+
+def test_plot_preconditioner_fields_shares_one_arrow_scale_and_explains_markers():
+    g = np.linspace(-1, 5, 5)
+    X, Y = np.meshgrid(g, g)
+    fields = {"a": (2 - X, 2 - Y), "b": (10 * (2 - X), 10 * (2 - Y))}
+    fig = gp.plot_preconditioner_fields(np.ones(3), np.ones(3), [2, 2], g, fields, {"a": [], "b": []},
+                                        titles={"a": "field a, in full", "b": "field b"})
+    quivers = [c for ax in fig.axes[1:] for c in ax.collections if c.__class__.__name__ == "Quiver"]
+    assert len(quivers) == 2 and quivers[0].scale == quivers[1].scale          # a common scale
+    assert fig.axes[1].get_title() == "field a, in full"
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][:2] == ["start", "end of the trajectory"]
+    plt.close("all")

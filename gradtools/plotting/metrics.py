@@ -362,7 +362,9 @@ def plot_vector_field(
         target: optional point (e.g. the optimum) marked with a star.
         color: color of the arrows and paths.
         title: Axes title.
-        scale: passed to ``quiver`` (``None``: matplotlib's autoscaling).
+        scale: ``None``: matplotlib's autoscaling of the arrows; a number: an arrow of length
+            ``hypot(u, v) / scale`` in data units (so panels given the same ``scale`` are
+            comparable).
 
     Returns:
         The Axes.
@@ -383,7 +385,8 @@ def plot_vector_field(
     X, Y = np.meshgrid(gx, gy)
     if values is not None:
         ax.contour(X, Y, np.asarray(values, float), levels=6, colors="0.7", linewidths=0.8)
-    ax.quiver(X, Y, U, V, color=color, angles="xy", scale=scale, width=0.005, alpha=0.8)
+    units = {} if scale is None else {"scale_units": "xy"}
+    ax.quiver(X, Y, U, V, color=color, angles="xy", scale=scale, width=0.005, alpha=0.8, **units)
     for p in paths:
         p = _as_path(p)
         ax.plot(p[:, 0], p[:, 1], "-", color=color, lw=2.5, alpha=0.9)
@@ -409,12 +412,15 @@ def plot_preconditioner_fields(
     paths: Mapping[str, Sequence[ArrayLike]],
     *,
     values: ArrayLike | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> Figure:
     r"""Kunstner, Balles and Hennig's Figure 1: data, then one vector field per preconditioner.
 
     Panel 1 shows the data :math:`(x_i, y_i)` and the fitted line :math:`y = b + \theta x`; each
     further panel shows a field over the :math:`(b, \theta)` plane with the loss contours and the
-    trajectories that follow it.
+    trajectories that follow it. All fields share one arrow scale (the largest 90th percentile of
+    the arrow lengths over the panels is drawn as one grid spacing), so arrow lengths compare across
+    panels; a legend explains the markers (start, end of each trajectory, optimum).
 
     Args:
         x, y: the 1-D regression data, shape ``(N,)``.
@@ -423,6 +429,7 @@ def plot_preconditioner_fields(
         fields: name -> ``(u, v)``, each ``(len(grid), len(grid))``.
         paths: name -> list of ``(T, 2)`` trajectories (same names as ``fields``).
         values: the loss on the grid, for contours.
+        titles: name -> panel title (default: the name).
 
     Returns:
         The Figure.
@@ -449,13 +456,27 @@ def plot_preconditioner_fields(
     ax0.set_ylabel("$y$")
     ax0.set_title("data")
     ax0.legend(fontsize=8)
+    g = np.asarray(grid, float)
+    spacing = float(np.min(np.diff(g))) if g.size > 1 else 1.0
+    p90 = max(float(np.quantile(np.hypot(np.asarray(u, float), np.asarray(v, float)), 0.9)) for u, v in fields.values())
+    scale = max(p90, np.finfo(float).tiny) / spacing   # common to all panels
+    titles = dict(titles or {})
     for i, (ax, (name, (u, v))) in enumerate(zip(axes[1:], fields.items())):
         plot_vector_field(
             grid, grid, u, v, ax, values=values, paths=paths[name], target=ts, color=_COLORS[i % len(_COLORS)],
-            title=name,
+            title=titles.get(name, name), scale=scale,
         )
         ax.set_xlabel("$b$")
         ax.set_ylabel(r"$\theta$")
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="h", color="k", ls="none", markersize=7, label="start"),
+        Line2D([], [], marker=".", color="k", ls="none", markersize=8, label="end of the trajectory"),
+        Line2D([], [], marker="*", color="k", ls="none", markersize=11, label=r"optimum $(b_\star, \theta_\star)$"),
+    ]
+    if len(axes) > 1:
+        axes[1].legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
     fig.tight_layout()
     return fig
 
