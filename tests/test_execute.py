@@ -1,6 +1,7 @@
 """`python -m course execute` stores outputs the way nbval will compare them."""
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course.cli import main
@@ -105,3 +106,19 @@ def test_add_widget_pictures_stacks_nested_outputs_and_skips_widgets_without_one
     assert picture.size == (10, 9), "two plots stacked top to bottom"
     assert "image/png" not in nb.cells[1].outputs[0].data
     assert add_widget_pictures(nb) == 0, "a picture is added once"
+
+
+def test_a_static_renderer_shows_the_widget_picture():
+    # nbconvert's HTML (what nbviewer shows) picks the picture over the widget's text repr.
+    nbconvert = pytest.importorskip("nbconvert")
+    state = {"box": {"state": {"outputs": [{"output_type": "display_data", "data": {"image/png": _png(8, 8)}}]}}}
+    nb = new_notebook(cells=[new_code_cell("explorer()")])
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": state, "version_major": 2, "version_minor": 0}}
+    nb.cells[0].outputs = [nbformat.v4.new_output(
+        "execute_result", {WIDGET_VIEW: {"model_id": "box"}, "text/plain": "VBox(children=(FloatSlider(),))"},
+        execution_count=1)]
+    add_widget_pictures(nb)
+    normalize(nb)
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    body = html[html.find("<body"):]
+    assert "data:image/png;base64," in body and "VBox(" not in body
