@@ -891,8 +891,10 @@ def shoot(
     :func:`geodesic_acceleration` (matrix-free). It is solved by ``diffrax`` (Tsit5, an adaptive
     5th-order Runge-Kutta method, with ``rtol``/``atol`` step-size control) and sampled at
     ``num_steps + 1`` evenly spaced times in ``[0, t1]``. Along the result the output speed
-    :math:`\|J \dot w\|` is constant (a geodesic has constant speed), a useful check. The CG solve
-    inside makes the result forward- but not reverse-differentiable.
+    :math:`\|J \dot w\|` is constant (a geodesic has constant speed), a useful check. The result can be
+    differentiated in forward mode (``jax.jacfwd``/``jax.jvp`` with respect to ``w0`` and ``v0``,
+    e.g. for Newton's method on the end point of a shooting method), not in reverse mode (the CG
+    solve is a while loop).
 
     Args:
         f: ``w -> outputs`` (any pytree of floating arrays).
@@ -959,6 +961,7 @@ def _shoot_jit(f, w0, v0, t1, damping, rtol, atol, cg_tol, *, num_steps: int, cg
         saveat=diffrax.SaveAt(ts=jnp.linspace(0.0, 1.0, num_steps + 1, dtype=dtype) * t1),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
+        adjoint=diffrax.ForwardMode(),  # jax.jacfwd works through it (reverse mode cannot: CG is a while loop)
     )
     return sol.ys
 

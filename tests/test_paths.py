@@ -299,13 +299,20 @@ def test_geodesic_acceleration_damped_matches_dense_solve(key):
 
 def test_shoot_polar_is_a_straight_line_at_constant_speed():
     w0, v0 = jnp.array([1.0, 0.3]), jnp.array([0.4, 1.1])
-    ws, vs = paths.shoot(polar, w0, v0, t1=1.0, num_steps=10, rtol=1e-10, atol=1e-10)
+    # one jvp gives the path and its derivative along a change of v0 (forward mode through the solver)
+    dv = jnp.array([1.0, -0.5])
+    (ws, vs), (dws, _) = jax.jvp(
+        lambda v: paths.shoot(polar, w0, v, t1=1.0, num_steps=10, rtol=1e-10, atol=1e-10), (v0,), (dv,)
+    )
     assert ws.shape == vs.shape == (11, 2)
     t = jnp.linspace(0, 1, 11)[:, None]
     u0, du = polar(w0), jax.jvp(polar, (w0,), (v0,))[1]
     np.testing.assert_allclose(jax.vmap(polar)(ws), u0 + t * du, atol=1e-8)
     speeds = jnp.linalg.norm(jax.vmap(lambda w, v: jax.jvp(polar, (w,), (v,))[1])(ws, vs), axis=1)
     np.testing.assert_allclose(speeds, jnp.linalg.norm(du), rtol=1e-8)
+    # w(1) = polar^{-1}(u0 + J(w0) v0), so dw(1)/dv0 = J(w(1))^{-1} J(w0)
+    ref = jnp.linalg.solve(jax.jacfwd(polar)(ws[-1]), jax.jacfwd(polar)(w0) @ dv)
+    np.testing.assert_allclose(dws[-1], ref, rtol=1e-6, atol=1e-8)
 
 
 def test_shoot_with_the_discrete_geodesics_initial_velocity_reaches_its_end():
