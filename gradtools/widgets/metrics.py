@@ -52,13 +52,13 @@ def _steps(x0: jax.Array, lam: jax.Array) -> tuple[jax.Array, ...]:
     f = problems.rosenbrock_f
     rho_pull = divergences.pullback(divergences.squared_euclidean, f)
     gd = steps.gd_step(J, x0, 1.0 / lam)
-    prox_euc, _ = steps.proximal_step(J, divergences.squared_euclidean, x0, lam, inner_steps=500)
-    prox_pull, _ = steps.proximal_step(J, rho_pull, x0, lam, inner_steps=500)
+    prox_euc, info_euc = steps.proximal_step(J, divergences.squared_euclidean, x0, lam, inner_steps=500)
+    prox_pull, info_pull = steps.proximal_step(J, rho_pull, x0, lam, inner_steps=500)
     G = products.pullback_operator(f, divergences.squared_euclidean, x0)
     ng, _ = steps.natural_gradient_step(J, G, x0, 1.0 / lam, maxiter=10, tol=1e-12)
     H_gn = products.gauss_newton_operator(f, problems.rosenbrock_L, x0)
     dn, _ = steps.damped_newton_step(J, x0, lam, curvature_mvp=H_gn, maxiter=10, tol=1e-12)
-    return gd, prox_euc, prox_pull, ng, dn
+    return (gd, prox_euc, prox_pull, ng, dn), (info_euc.converged, info_pull.converged)
 
 
 def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
@@ -77,7 +77,9 @@ def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
       second-order model of both terms, with the Gauss-Newton curvature because the exact Hessian
       is indefinite on the valley's walls).
 
-    Computed in one jitted function (compiled once per dtype).
+    Computed in one jitted function (compiled once per dtype). The two proximal steps are solved
+    by L-BFGS; if either inner solve does not converge this raises ``RuntimeError`` rather than
+    return a wrong end point.
 
     Args:
         x0: the point, shape ``(2,)``.
@@ -99,7 +101,12 @@ def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
         raise ValueError(f"x0 must be a point of shape (2,), got shape {x0.shape}.")
     if not float(lam) > 0:
         raise ValueError(f"lam must be positive (it weighs the proximity term), got {lam}.")
-    out = _steps(x0, jnp.asarray(lam, dtype=x0.dtype))
+    out, converged = _steps(x0, jnp.asarray(lam, dtype=x0.dtype))
+    if not all(bool(c) for c in converged):
+        raise RuntimeError(
+            f"the inner solve of a proximal step did not converge at x0 = {np.asarray(x0).tolist()}, lam = {lam}; "
+            "the prox end points would be wrong: use a larger lam or a start nearer the valley."
+        )
     return {name: np.asarray(p) for name, p in zip(STEP_NAMES, out)}
 
 
