@@ -7,6 +7,7 @@ same run: each case's test then reads its row, which also shows the cases do not
 
 import csv
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ def _limits():
 
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory):
-    """Grade every crafted submission, the solution and the untouched exercise in one folder run."""
+    """Grade every crafted submission, the solution and the untouched exercise in one folder run, two at a time."""
     folder = tmp_path_factory.mktemp("submissions")
     shutil.copytree(SUBMISSIONS, folder, dirs_exist_ok=True)
     shutil.copy(SOLUTION, folder / "solution_01_tiny.ipynb")
@@ -48,7 +49,8 @@ def folder_run(tmp_path_factory):
     out = io.StringIO()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(out):
-        status = main(["grade", str(folder), "--solutions", str(SOLUTIONS), *_limits(), "--json", "--csv", str(gradebook)])
+        status = main(["grade", str(folder), "--solutions", str(SOLUTIONS), *_limits(), "--jobs", "2", "--json",
+                       "--csv", str(gradebook)])
     wall = time.perf_counter() - t0
     report = json.loads(out.getvalue())
     return {
@@ -229,7 +231,7 @@ def test_total_time_limit(tmp_path):
     status = {e.grade_id: e.status for e in r.exercises}
     assert r.total == 0 and status["ex3_tests"] == "not run"
     assert "not run: total time limit of 7 s reached" in r.exercises[-1].reason
-    assert any("timed out after 4 s" in n for n in r.notes)
+    assert any(re.search(r"timed out after [1-4] s", n) for n in r.notes), r.notes  # 4 s, or less of the 7 s left
 
 
 @pytest.mark.slow

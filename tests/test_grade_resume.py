@@ -81,7 +81,9 @@ def test_interrupted_parallel_run_resumes_to_the_same_gradebook(serial, tmp_path
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "course", "grade", str(folder), "--solutions", str(SOLUTIONS), "--cell-timeout", "20",
            "--timeout", "60", "--jobs", "2", "--csv", str(gradebook)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C reaches the grader even when these tests run in the background (where a shell ignores SIGINT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # wait for the first results, then Ctrl-C
         if report.exists() and len(json.loads(report.read_text() or "[]")) >= 1:
