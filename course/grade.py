@@ -912,6 +912,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.t0 = time.monotonic()
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lock = threading.Lock()
 
     def line(self, last: str = "") -> str:
         graded = self.count - self.reused
@@ -924,13 +925,14 @@ class Progress:
                 + (f": {last}" if last else ""))
 
     def update(self, result: SubmissionResult) -> None:
-        self.count += 1
-        text = self.line(f"{result.submission} {summary(result)}")
-        if self.tty:
-            end = "\n" if self.count == self.total else ""
-            print("\r\033[K" + text, end=end, file=self.stream, flush=True)
-        else:
-            print(text, file=self.stream, flush=True)
+        with self.lock:
+            self.count += 1
+            text = self.line(f"{result.submission} {summary(result)}")
+            if self.tty:
+                end = "\n" if self.count == self.total else ""
+                print("\r\033[K" + text, end=end, file=self.stream, flush=True)
+            else:
+                print(text, file=self.stream, flush=True)
 
 
 def _duration(seconds: float) -> str:
@@ -988,6 +990,8 @@ def grade_paths(
             raise FileNotFoundError(f"no such solution notebook: {sol}")
         name = str(sub.relative_to(root)) if root is not None else str(sub)
         plan.append((sub, sol, name))
+    names = [name for _, _, name in plan]
+    plan = [(sub, sol, str(sub) if names.count(name) > 1 else name) for sub, sol, name in plan]  # a name per file
     order = [name for _, _, name in plan]
     if manual:
         unknown = sorted(set(manual) - set(order))
