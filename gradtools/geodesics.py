@@ -356,7 +356,8 @@ def train_classifier(
     *,
     num_steps: int,
     learning_rate: float = 1e-2,
-) -> PyTree:
+    evaluate: Callable[[PyTree], Any] | None = None,
+) -> PyTree | tuple[PyTree, Any]:
     r"""Full-batch Adam on :func:`cross_entropy`, ``num_steps`` steps in one compiled ``lax.scan``.
 
     Used to train the lecture's networks and as *plain fine-tuning*: training on a second task
@@ -368,9 +369,10 @@ def train_classifier(
         x, y: inputs ``(N, d)`` and integer labels ``(N,)``.
         num_steps: Adam steps (``>= 0``).
         learning_rate: Adam's step size.
+        evaluate: optional jit-compatible ``w -> pytree`` recorded after each step.
 
     Returns:
-        The trained weights.
+        The trained weights; with ``evaluate``, ``(weights, evaluations stacked over steps)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -382,23 +384,25 @@ def train_classifier(
     """
     if int(num_steps) != num_steps or num_steps < 0:
         raise ValueError(f"num_steps must be an int >= 0, got {num_steps}.")
-    return _train_jit(apply, w, x, y, jnp.asarray(learning_rate), int(num_steps))
+    w, hist = _train_jit(apply, evaluate, w, x, y, jnp.asarray(learning_rate), int(num_steps))
+    return w if evaluate is None else (w, hist)
 
 
-def _train_impl(apply, w, x, y, lr, num_steps):
+def _train_impl(apply, evaluate, w, x, y, lr, num_steps):
     opt = optax.adam(lr)
 
     def body(carry, _):
         w, s = carry
         g = jax.grad(lambda v: cross_entropy(apply, v, x, y))(w)
         u, s = opt.update(g, s, w)
-        return (optax.apply_updates(w, u), s), None
+        w = optax.apply_updates(w, u)
+        return (w, s), (None if evaluate is None else evaluate(w))
 
-    (w, _), _ = jax.lax.scan(body, (w, opt.init(w)), None, length=num_steps)
-    return w
+    (w, _), hist = jax.lax.scan(body, (w, opt.init(w)), None, length=num_steps)
+    return w, hist
 
 
-_train_jit = jax.jit(_train_impl, static_argnums=(0, 5))
+_train_jit = jax.jit(_train_impl, static_argnums=(0, 1, 6))
 
 
 # --------------------------------------------------------------------------------------------

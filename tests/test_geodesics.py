@@ -164,6 +164,10 @@ def test_train_classifier_matches_a_python_optax_loop():
         ref = optax.apply_updates(ref, u)
     ours = geo.train_classifier(apply, w, x, y, num_steps=15, learning_rate=0.05)
     tree_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+    ours2, hist = geo.train_classifier(apply, w, x, y, num_steps=15, learning_rate=0.05,
+                                       evaluate=lambda v: geo.accuracy_count(apply, v, x, y))
+    tree_allclose(ours2, ref, rtol=1e-10, atol=1e-12)
+    assert hist.shape == (15,) and int(hist[-1]) == int(geo.accuracy_count(apply, ref, x, y))
     with pytest.raises(ValueError, match="num_steps"):
         geo.train_classifier(apply, w, x, y, num_steps=-1)
 
