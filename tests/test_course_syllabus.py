@@ -20,7 +20,7 @@ EXPECTED = [
     (2, "02_taylor_autodiff", "Taylor approximations and autodiff", "training-dynamics-notes-linreg-taylor.txt", "ready"),
     (3, "03_metrics", "Metrics: proximal, mirror and natural gradient, Fisher", "csc2541-lecture3-metrics.txt", "ready"),
     (4, "04_behavior_manifolds", "Behavior manifolds", "information-loss-basin-flatness.txt", "ready"),
-    (5, "05_rashomon_manifold", "The Rashomon manifold: mode connectivity", "rashomon-manifold-mode-connectivity.txt", "planned"),
+    (5, "05_rashomon_manifold", "The Rashomon manifold: mode connectivity", "rashomon-manifold-mode-connectivity.txt", "ready"),
     (6, "06_geodesics", "Weight-space geodesics and functionally invariant paths", "geodesics-weight-space.txt", "ready"),
 ]
 
