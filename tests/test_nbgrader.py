@@ -147,6 +147,9 @@ def test_nbgrader_and_course_grade_agree(graded, sol, kind):
     course = graded["course"][kind]
     assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
     mine = course["results"][sol.stem]
+    manual = sum(v[1] for v in nbg["grades"].values() if v[0] is None)
+    print(f"| {sol.stem} | {kind} | nbgrader {nbg['score']:g}/{nbg['max']:g} ({manual:g} to grade by hand) "
+          f"| course grade {mine['total']:g}/{mine['max_total']:g} ({mine['pending']:g} pending) |")
     ours = {e["grade_id"]: (e["points"], e["max_points"]) for e in mine["exercises"]}
     assert ours == {g: tuple(v) for g, v in nbg["grades"].items()}, f"{sol.stem} ({kind}): course grade {ours} != nbgrader {nbg['grades']}"
     assert mine["total"] == nbg["score"] and mine["max_total"] == nbg["max"]
