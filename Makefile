@@ -34,8 +34,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# nbgrader (a test dependency, for instructors) would add its menus and server extensions to the
+# students' JupyterLab: its lab extension is disabled here, its server extensions in lab_config.json.
 $(LAB_SETTINGS): jupyter/overrides.json | $(STAMP)
 	@mkdir -p $(@D) && cp $< $@
+	@$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1 || true
 
 # Serves the repository root (lectures/ and exercises/) and opens $(START) with the course kernel.
 lab: $(STAMP) $(LAB_SETTINGS)
