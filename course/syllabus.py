@@ -83,7 +83,8 @@ def format_syllabus(lectures: list[Lecture], root: str | Path = ".") -> str:
     """The listing printed by ``python -m course list``.
 
     One line per lecture (number, title, status, notebook); under each lecture whose solution
-    notebook exists in ``root/solutions``, its exercises with their points and the total.
+    notebook exists in ``root/solutions``, its graded items (test cells, and written answers graded
+    by hand) with their points and the total.
     """
     root = Path(root)
     lines = []
@@ -92,11 +93,16 @@ def format_syllabus(lectures: list[Lecture], root: str | Path = ".") -> str:
         sol = root / "solutions" / f"{lec.slug}.ipynb"
         if sol.is_file():
             try:
-                exs = nbk.exercises(nbk.read_notebook(sol))
+                items = nbk.graded_items(nbk.read_notebook(sol))
             except ValueError as exc:
                 lines.append(f"    exercises: cannot read {sol}: {exc}")
                 continue
-            parts = ", ".join(f"{e.grade_id} ({e.points:g} pt{'s' if e.points != 1 else ''})" for e in exs)
-            total = sum(e.points for e in exs)
-            lines.append(f"    exercises/{lec.slug}.ipynb: {parts or 'none'}; total {total:g} points")
+            parts = ", ".join(
+                f"{e.grade_id} ({e.points:g} pt{'s' if e.points != 1 else ''}{', by hand' if manual else ''})"
+                for e, manual in items
+            )
+            total = sum(e.points for e, _ in items)
+            by_hand = sum(e.points for e, manual in items if manual)
+            note = f" ({by_hand:g} graded by hand)" if by_hand else ""
+            lines.append(f"    exercises/{lec.slug}.ipynb: {parts or 'none'}; total {total:g} points{note}")
     return "\n".join(lines)

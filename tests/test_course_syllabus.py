@@ -76,7 +76,7 @@ def test_list_shows_status_and_exercises(tmp_path, capsys):
         line = next(x for x in lines if x.startswith(f"{number:02d}  "))
         assert title in line and status in line and slug in line
     assert lines[1] == ("    exercises/01_linear_regression.ipynb: ex1_tests (2 pts), ex2_tests (3 pts), "
-                        "ex3_tests (1 pt); total 6 points")
+                        "ex3_written (1 pt, by hand), ex3_tests (1 pt); total 7 points (1 graded by hand)")
     exs = nbk.exercises(nbformat.read(DATA / "solutions" / "01_tiny.ipynb", as_version=4))
     assert [e.answer_ids for e in exs] == [("ex1_answer",), ("ex2_answer",), ("ex3_answer", "ex3_written")]
 
