@@ -22,7 +22,8 @@ def test_benchmark_runs_and_writes_readme_block(tmp_path, monkeypatch, capsys):
     assert bench.main(["--models", "26k", "--batch", "4", "--repeats", "1", "--write-readme"]) == 0
     text = readme.read_text()
     assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
-    for op in ("gradient", "hvp", "gnvp", "fisher_mvp", "natural_gradient_step", "dense Hessian"):
+    for op in ("gradient", "hvp", "gnvp", "fisher_mvp", "natural_gradient_step", "dense Hessian",
+               "train_bezier", "geodesic (", "fip_step", "geodesic_acceleration"):
         assert f"| {op}" in text, op
     n = 6 * 5 + 5 + 5 * 3 + 3
     assert f"({n:,})" in text
