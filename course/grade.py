@@ -479,32 +479,45 @@ def _visible_paths() -> list[Path]:
     return sorted({p.resolve() for p in keep if p.exists()}, key=lambda p: len(p.parts))
 
 
+# The system folders a kernel needs, read-only (those missing on a machine are skipped).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+
+
 def sandbox_prefix(run_dir: Path, work: Path, env: dict, hide: Sequence[Path]) -> list[str]:
     """The ``bwrap`` command line a kernel starts under.
 
-    The kernel gets its own mount, PID, network, IPC and UTS namespaces; the whole file system
-    read-only; an empty private ``/tmp``, ``/dev`` and ``/proc`` (it cannot see the grader's
-    processes); the folders of ``hide`` (plus homes, the course checkout, the grader's working and
-    temporary folders) replaced by empty ones, with the Python environment and the ``gradtools``
-    package put back read-only; ``run_dir`` (its working directory, home and connection files)
-    writable; and only the variables of ``env``.
+    The kernel's file system is an allowlist: an empty root, onto which go, read-only, the system
+    folders (``SYSTEM_PATHS``), the Python installation and environment, and the ``gradtools``
+    package; ``run_dir`` (its working directory, home and connection files) writable; fresh
+    ``/dev``, ``/proc`` and ``/tmp``. Nothing else of the host exists in it: not the course
+    checkout, its solutions, other submissions, homes, the grader's temporary files, nor any other
+    copy of the course elsewhere on the machine. The folders of ``hide`` (plus homes, the checkout
+    and the grader's folders) that lie inside something bound are covered by empty read-only
+    folders. It also gets its own PID, network, IPC and UTS namespaces and only the variables of
+    ``env``.
     """
     args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc", "--tmpfs", "/tmp"]
-    hidden = [p for p in _hidden_paths(hide)]
-    hidden.sort(key=lambda p: len(p.parts))
-    done: list[Path] = [Path("/tmp")]
-    for p in hidden:
-        if not any(_inside(p, d) for d in done):
+            "--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc", "--tmpfs", "/tmp"]
+    system = [Path(p) for p in SYSTEM_PATHS]
+    for p in system:
+        args += ["--ro-bind-try", str(p), str(p)]
+    # A hidden folder inside a system folder (a checkout in /usr/local, say) is covered first; what
+    # the kernel needs inside it is bound again below.
+    covered: list[Path] = []
+    for p in sorted(_hidden_paths(hide), key=lambda p: len(p.parts)):
+        if any(_inside(p, d) for d in system) and not any(_inside(p, c) for c in covered):
             args += ["--tmpfs", str(p)]
-            done.append(p)
+            covered.append(p)
     for p in _visible_paths():
-        if any(_inside(p, d) for d in done):
+        if not any(_inside(p, d) for d in system) or any(_inside(p, c) for c in covered):
             args += ["--ro-bind", str(p), str(p)]
     args += ["--bind", str(run_dir), str(run_dir)]
-    for p in done[1:]:  # the empty folders put over hidden ones are read-only too
+    if not _inside(Path(work), Path(run_dir)):
+        args += ["--ro-bind", str(work), str(work)]
+    for p in covered:
         args += ["--remount-ro", str(p)]
+    args += ["--remount-ro", "/"]  # the empty root itself: nothing can be created beside the binds
     args += ["--chdir", str(work), "--clearenv"]
     for k, v in env.items():
         args += ["--setenv", k, v]
