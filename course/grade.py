@@ -517,7 +517,9 @@ def sandbox_prefix(run_dir: Path, work: Path, env: dict, hide: Sequence[Path]) -
         args += ["--ro-bind", str(work), str(work)]
     for p in covered:
         args += ["--remount-ro", str(p)]
-    args += ["--remount-ro", "/"]  # the empty root itself: nothing can be created beside the binds
+    # The empty root and /tmp themselves are read-only: nothing can be created beside the binds
+    # (the kernel's TMPDIR is in its run folder).
+    args += ["--remount-ro", "/", "--remount-ro", "/tmp"]
     args += ["--chdir", str(work), "--clearenv"]
     for k, v in env.items():
         args += ["--setenv", k, v]
@@ -561,7 +563,7 @@ def run_graded_notebook(
             tempfile.TemporaryDirectory(prefix="course-run-") as run_dir:
         tmp, run_dir = Path(tmp), Path(run_dir)
         work, home, conn = run_dir / "work", run_dir / "home", run_dir / "conn"
-        for d in (work, home, conn):
+        for d in (work, home, conn, run_dir / "tmp"):
             d.mkdir()
         nb_path, results, kernels = tmp / "graded.ipynb", tmp / "results.json", tmp / "kernels.txt"
         nbformat.write(graded.nb, nb_path)
@@ -571,7 +573,7 @@ def run_graded_notebook(
         kernel_env.update(
             HOME=str(home), IPYTHONDIR=str(home / ".ipython"), MPLCONFIGDIR=str(home / ".matplotlib"),
             JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
-            PYDEVD_DISABLE_FILE_VALIDATION="1",
+            PYDEVD_DISABLE_FILE_VALIDATION="1", TMPDIR=str(run_dir / "tmp"),
         )
         _seed_matplotlib_cache(home / ".matplotlib")
         kernel_cwd = Path(cwd) if cwd is not None else work
