@@ -12,7 +12,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/geometry-of-train
 # Tests and notebook execution run on the CPU, whatever the machine has.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: help install lab test unit notebooks release check-release grade bench clean
+.PHONY: help install lab test unit notebooks release check-release grade bench gpu-size clean
 
 help:
 	@echo "make lab        start the course in JupyterLab (installs into $(VENV) on first run)"
@@ -20,6 +20,7 @@ help:
 	@echo "make notebooks  re-execute lectures/ and solutions/ and store their outputs"
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make bench      measure products and steps against one gradient; update README"
+	@echo "make gpu-size   run lectures 5 and 6 in their GPU configuration (float32, GPU size) on copies"
 	@echo "make clean      remove $(VENV) and caches"
 
 $(STAMP): pyproject.toml
@@ -61,6 +62,12 @@ notebooks: $(STAMP)
 
 release: $(STAMP)
 	$(PY) -m course release
+
+# Lectures 5 and 6 at GPU size on whatever backend JAX has (a rehearsal on a CPU-only machine):
+# JAX_PLATFORMS is cleared so that a GPU, where there is one, is used.
+gpu-size: $(STAMP)
+	@mkdir -p test-artifacts
+	JAX_PLATFORMS= $(PY) -m course gpu-size --json test-artifacts/gpu-size.json
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --write-readme

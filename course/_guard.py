@@ -16,7 +16,10 @@ submission runs. :func:`install` then
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
-``all = lambda *a: True``). What is not: code that deliberately attacks the grader itself
+``all = lambda *a: True``), and replacing a library function's code or defaults
+(``jax.hessian.__code__ = ...``). :mod:`course.integrity`, when the solution uses it, is imported
+after the solution's other modules, so the exercises' check records the genuine functions before
+the submission runs. What is not: code that deliberately attacks the grader itself
 (unregistering IPython hooks, editing this module, patching C types, reading the solution file),
 helper names defined in ordinary cells of the notebook, and modules first imported after the
 snapshot. Run untrusted submissions in a sandbox.
@@ -31,10 +34,13 @@ _MISSING = object()
 _BUILTINS_DICT = _builtins.__dict__
 _BUILTINS = dict(_BUILTINS_DICT)
 _SNAPSHOT = {}  # module name -> (module, {attribute: value})
+_CODES = []  # (function, __code__, __defaults__, __kwdefaults__) of the snapshotted modules' functions
 _ALIASES = {}  # name -> genuine object
 _TESTS = {}  # exact test-cell source -> names it uses
 _STASH = []  # (name, previous value) to give back after the test cell
 _ModuleType = _types.ModuleType
+_FunctionType = _types.FunctionType
+_SEEN = set()
 _callable = callable
 _isinstance = isinstance
 _vars = vars
@@ -59,7 +65,9 @@ def install(modules, aliases, tests):
         aliases: ``{name: [module, attribute or None]}`` from the solution's import statements.
         tests: ``{test cell source: [names it loads]}``.
     """
-    for name in modules:
+    # The exercises' integrity check records the genuine library functions when first imported:
+    # so it comes last, after the solution's other modules and before any cell of the submission.
+    for name in sorted(modules, key=lambda m: m == "course.integrity"):
         try:
             _importlib.import_module(name)
         except Exception:
@@ -74,6 +82,15 @@ def install(modules, aliases, tests):
         except TypeError:
             continue
         _SNAPSHOT[name] = (mod, attrs)
+        for v in attrs.values():
+            f = v
+            for _ in range(8):  # through decorators (functools.wraps, jax.jit)
+                if _isinstance(f, _FunctionType):
+                    break
+                f = getattr(f, "__wrapped__", None)
+            if _isinstance(f, _FunctionType) and f not in _SEEN:
+                _SEEN.add(f)
+                _CODES.append((f, f.__code__, f.__defaults__, f.__kwdefaults__))
     for alias, (modname, attr) in aliases.items():
         try:
             mod = _importlib.import_module(modname)
@@ -95,7 +112,7 @@ def install(modules, aliases, tests):
 
 
 def restore():
-    """Put back patched builtins, module attributes and ``sys.modules`` entries."""
+    """Put back patched builtins, module attributes, functions' code and ``sys.modules`` entries."""
     for k, v in _BUILTINS.items():  # first, using no builtin name
         if _BUILTINS_DICT.get(k, _MISSING) is not v:
             _BUILTINS_DICT[k] = v
@@ -110,6 +127,13 @@ def restore():
                     _setattr(mod, k, v)
                 except Exception:
                     d[k] = v
+    for f, code, defaults, kwdefaults in _CODES:
+        if f.__code__ is not code:
+            f.__code__ = code
+        if f.__defaults__ is not defaults:
+            f.__defaults__ = defaults
+        if f.__kwdefaults__ is not kwdefaults:
+            f.__kwdefaults__ = kwdefaults
 
 
 def _pre_run_cell(info):

@@ -7,6 +7,8 @@ Commands (run from the repository root):
   grade SUB... [DIR]   grade submissions with the hidden tests; --csv PATH, --jobs N, --sandbox,
                        --manual SCORES.csv (hand-given scores of written answers)
   list                 the syllabus: lectures, status, exercises and points
+  gpu-size [NB...]     run lectures 5 and 6 in their GPU configuration (COURSE_SIZE=gpu), on copies
+  hosted [--check]     write the install cell and GPU metadata of lectures 5 and 6 (hosted notebooks)
 
 Exit status: 0 on success (for grade: grading ran, whatever the scores), 1 when release --check
 finds a problem or release refuses to overwrite an edited file, 2 on a user error, 130 when
@@ -115,6 +117,28 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gpu_size(args: argparse.Namespace) -> int:
+    from course import gpu_size
+
+    return gpu_size.main(args.notebooks, json_path=args.json, timeout=args.timeout)
+
+
+def _cmd_hosted(args: argparse.Namespace) -> int:
+    from course import hosted
+
+    changed = hosted.sync(args.notebooks, check=args.check)
+    url = hosted.repository_url() or "(none configured)"
+    if args.check:
+        for path in changed:
+            print(f"{path}: install cell or GPU metadata out of step with pyproject.toml (repository {url}); "
+                  "run `python -m course hosted`", file=sys.stderr)
+        return 1 if changed else 0
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"install cells and GPU metadata are in step with pyproject.toml (repository {url})")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from course.syllabus import format_syllabus, load_syllabus
 
@@ -160,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "submission column and one column per written answer's grade id) into the gradebook")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("gpu-size", help="run lectures 5 and 6 at GPU size (float32) on copies, on any backend")
+    p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 5 and 6)")
+    p.add_argument("--json", metavar="PATH", help="also write backend, dtype, parameters and times as JSON")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    p.set_defaults(func=_cmd_gpu_size)
+
+    p = sub.add_parser("hosted", help="write the install cell and GPU metadata of lectures 5 and 6 from pyproject.toml")
+    p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 5 and 6)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a lecture is out of step")
+    p.set_defaults(func=_cmd_hosted)
 
     p = sub.add_parser("list", help="the syllabus: lectures, status, exercises and points")
     p.add_argument("--root", default=".", help="repository root holding solutions/ (default .)")

@@ -468,11 +468,16 @@ def _hidden_paths(extra: Sequence[Path]) -> list[Path]:
 
 
 def _visible_paths() -> list[Path]:
-    """What a kernel needs, read-only: the Python installation, the environment and the course library."""
+    """What a kernel needs, read-only: the Python installation, the environment, ``gradtools`` and ``course``.
+
+    ``course`` holds the exercises' integrity check (:mod:`course.integrity`), which test cells
+    import; it holds no solution (those live in the hidden ``solutions/`` folder).
+    """
     keep = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).parent}
-    spec = importlib.util.find_spec("gradtools")
-    if spec is not None and spec.origin:
-        keep.add(Path(spec.origin).resolve().parent)
+    for package in ("gradtools", "course"):  # the library, and the exercises' integrity check
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            keep.add(Path(spec.origin).resolve().parent)
     for entry in sys.path:
         if entry and Path(entry).is_dir() and ("site-packages" in entry or "dist-packages" in entry or "lib/python" in entry):
             keep.add(Path(entry))

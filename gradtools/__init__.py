@@ -12,6 +12,7 @@ The public API is ``__all__``: the core functions at top level, plus the submodu
 
 from gradtools import (
     behavior,
+    config,
     connectivity,
     display,
     divergences,
@@ -27,6 +28,7 @@ from gradtools import (
     steps,
     widgets,
 )
+from gradtools.config import *  # noqa: F401,F403
 from gradtools.display import *  # noqa: F401,F403
 from gradtools.fisher import *  # noqa: F401,F403
 from gradtools.products import *  # noqa: F401,F403
@@ -41,6 +43,7 @@ __all__ = [
     *steps.__all__,
     *spectrum.__all__,
     *display.__all__,
+    *config.__all__,
     "problems",
     "quadratic",
     "response",

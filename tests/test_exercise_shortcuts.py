@@ -1,53 +1,95 @@
-"""The shortcuts the exercise statements forbid score zero.
+"""Every shortcut route scores zero on its exercise, for the reason the route names.
 
-Each notebook in tests/data/course/shortcuts/ is a solution notebook with the forbidden shortcut in
-place of some answers (a loop where the statement says "without a loop", ``jax.jacrev`` where it is
-forbidden, a closed form where the implicit function theorem is asked for, the dense system where
-Sherman-Morrison is asked for, the library's Fisher, ...). Graded against the current solutions,
-each shortcut exercise must score 0 while every other exercise keeps full marks, so the tests catch
-the shortcut and nothing else. One grading run covers all three notebooks (about a minute of CPU).
+The routes are in ``tests/data/course/shortcuts/NN_topic.toml`` (see ``tests/shortcuts.py``): an
+import alias of a banned function, an equivalent the statement did not name, the library doing the
+exercise in one call, a trace cached before the ban, a host callback, brute force, a dense route at
+a size it cannot finish, a wrong answer... Each is a submission a student could hand in. All of
+them are graded in one ``python -m course grade --jobs 2`` run, each against its solution reduced
+to the exercises it targets, and each must lose all the exercise's points with a failure that
+contains the route's ``expect`` text (the integrity check's message, or the assertion that a
+generic input exposes).
 """
 
-import contextlib
-import io
+from __future__ import annotations
+
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from course.cli import main
+sys.path.insert(0, str(Path(__file__).parent))
+import shortcuts  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHORTCUTS = Path(__file__).parent / "data" / "course" / "shortcuts"
+LECTURES = shortcuts.lectures_with_routes()
 
-# notebook -> the exercises whose answers are shortcuts (each must score 0)
-EXPECTED_ZERO = {
-    "shortcut_01_linear_regression.ipynb": {"ex1_tests"},                       # a loop over steps
-    "shortcut_02_taylor_autodiff.ipynb": {"ex3_tests", "ex6_tests"},             # jax.jacrev; ridge closed form
-    "shortcut_03_metrics.ipynb": {"ex2_tests", "ex3_tests", "ex5_tests", "ex6_tests"},  # closed form;
-    # gt.fisher_matrix; forming J; the dense n x n solve
-}
+
+def test_every_lecture_has_routes_and_each_route_is_well_formed():
+    # load_routes checks each route against its solution notebook (exercise and answer ids exist)
+    assert LECTURES, "no routes in tests/data/course/shortcuts/"
+    for lecture in LECTURES:
+        assert shortcuts.load_routes(lecture), lecture
 
 
 @pytest.fixture(scope="module")
-def report():
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["grade", str(SHORTCUTS), "--solutions", str(ROOT / "solutions"), "--json", "-q"])
-    return status, {Path(r["submission"]).name: r for r in json.loads(out.getvalue())}
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shortcuts")
+    made = shortcuts.build_submissions(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
+         "--json", "-q", "--jobs", "2"],
+        capture_output=True, text=True, timeout=1800, cwd=shortcuts.ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {Path(r["submission"]).stem: r for r in json.loads(proc.stdout)}
+    return made, rows
+
+
+def _cases():
+    out = []
+    for lecture in LECTURES:
+        for r in shortcuts.load_routes(lecture):
+            out.append(pytest.param(lecture, r["exercise"], r["route"], id=f"{lecture}:{r['exercise']}:{r['family']}"))
+    return out
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(EXPECTED_ZERO))
-def test_each_forbidden_shortcut_scores_zero_and_nothing_else_does(report, name):
-    _, rows = report
-    assert name in rows, f"{name} was not graded; graded: {sorted(rows)}"
+@pytest.mark.parametrize("lecture,exercise,route", _cases())
+def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, route):
+    made, rows = graded
+    name = next(n for n, group in made.items() if n.startswith(lecture + "__")
+                and any(r["exercise"] == exercise and r["route"] == route for r in group))
+    expect = next(r["expect"] for r in made[name] if r["exercise"] == exercise and r["route"] == route)
     row = rows[name]
-    assert "exercises" in row, row
-    scores = {e["grade_id"]: e for e in row["exercises"]}
-    for gid in EXPECTED_ZERO[name]:
-        assert scores[gid]["points"] == 0, f"{name}: the shortcut in {gid} scored {scores[gid]['points']}"
-    for gid, e in scores.items():
-        if gid in EXPECTED_ZERO[name] or gid.endswith("_written"):
-            continue
-        assert e["points"] == e["max_points"], f"{name}: {gid} lost points although its answer is the solution's: {e}"
+    result = next(e for e in row["exercises"] if e["grade_id"] == exercise)
+    assert result["points"] == 0, f"{lecture} {exercise}: the route {route!r} scored {result['points']}: {result}"
+    assert expect.lower() in result["reason"].lower(), (
+        f"{lecture} {exercise}: the route {route!r} failed, but not for its own reason: expected {expect!r} in "
+        f"{result['reason']!r}")
+
+
+SOLUTION_FILES = sorted(shortcuts.SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", SOLUTION_FILES, ids=lambda p: p.stem)
+def test_bans_go_through_the_one_check(path):
+    """No test cell writes its own ban: mock.patch misses aliases, default arguments and library calls."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert "mock" not in cell.source, (
+                f"{path.name} cell {k}: a ban written with unittest.mock; use course.integrity.forbid (CONTRIBUTING.md)")
+
+
+@pytest.mark.parametrize("path", SOLUTION_FILES, ids=lambda p: p.stem)
+def test_every_graded_exercise_has_a_route_that_scores_zero(path):
+    """Each auto-graded exercise was attacked at least once (REVIEW.md's families)."""
+    import nbformat
+
+    exercises = shortcuts.exercises_of(nbformat.read(path, as_version=4))
+    assert path.stem in LECTURES, f"no tests/data/course/shortcuts/{path.stem}.toml"
+    tried = {r["exercise"] for r in shortcuts.load_routes(path.stem)}
+    assert set(exercises) <= tried, f"{path.stem}: no shortcut route tried on {sorted(set(exercises) - tried)}"

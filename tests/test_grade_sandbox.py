@@ -272,6 +272,9 @@ def test_sandbox_command_hides_the_checkout_and_keeps_the_library(tmp_path):
     assert "/" not in bound
     assert not any(Path(checkout) == Path(b) or Path(b) in Path(checkout).parents for b in bound), bound
     assert ("--ro-bind", str(Path(checkout) / "gradtools"), str(Path(checkout) / "gradtools")) in pairs
+    # course holds the exercises' integrity check, which test cells import (and no solution)
+    assert ("--ro-bind", str(Path(checkout) / "course"), str(Path(checkout) / "course")) in pairs
+    assert not any(Path(b) == Path(checkout) / "solutions" for b in bound)
     for flag in ("--unshare-pid", "--unshare-net", "--clearenv", "--die-with-parent"):
         assert flag in args
     assert args[-1] == "--"

@@ -1,0 +1,561 @@
+"""The one check behind every exercise test that forbids a route.
+
+A test cell that forbids something runs the student's code inside :func:`forbid`, and checks a
+compiled answer with :func:`traced`::
+
+    from course.integrity import forbid, traced
+
+    with forbid(jax.hessian, jax.jacfwd, "gradtools", allow=[apply], seconds=30,
+                why="build the product from one jvp and one vjp"):
+        got = gauss_newton_vp(f, L, w, v)           # the student's function
+
+    traced(gd_iterate, X, y, lr, t, loops=False)     # JAX operations only: no callback, no loop
+
+What :func:`forbid` catches, while the block runs:
+
+- **A banned function, under any name.** A function is recognised by its code object, not by the
+  name it is called through, so an import alias, a default argument, a wrapper, a re-export, a
+  closure built from it before the block, a copy made with ``types.FunctionType`` and a call from
+  inside another library function all count. Banning a module bans every function defined in it
+  (for a package, in any of its files). ``sys.setprofile`` sees every Python call and every call of
+  a C function, in this thread and in threads started with :mod:`threading` inside the block.
+- **A compiled trace made before the block.** ``jax.clear_caches()`` runs first, so a function
+  jitted and called before the ban is traced again, and the ban sees what its trace calls.
+- **Escapes.** Host callbacks (``jax.pure_callback``, ``io_callback``, ``jax.debug.callback``, whose
+  Python runs on another thread), new processes, raw threads, and touching the check itself
+  (``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``gc.get_referrers``, ...) are
+  violations.
+- **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
+  fails; a block that ran over in C fails when it returns.
+
+Every violation is recorded, then raised as :class:`Forbidden` (an ``AssertionError``, so a test
+cell that meets one scores zero). An answer that catches the exception still fails: the block
+re-raises what was recorded when it ends.
+
+Tampering. The check compares its own functions, and each banned function, with the code they
+had when this module was first imported; in the grader that is before any cell of the submission
+runs, and the grader's guard also puts back module attributes and code objects before each test
+cell. A difference is a violation. What is not defended: code that rewrites the recorded snapshot
+itself through the interpreter's internals (``ctypes`` on live objects). The grader runs
+submissions in a sandbox; this check is about routes, not about attacks on the grader.
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+import gc as _gc
+import importlib as _importlib
+import os as _os
+import signal as _signal
+import sys as _sys
+import threading as _threading
+import time as _time
+import types as _types
+
+import jax as _jax
+
+__all__ = ["Forbidden", "forbid", "traced"]
+
+
+class Forbidden(AssertionError):
+    """An answer used a route its exercise forbids (or tampered with the check)."""
+
+
+# ----------------------------------------------------------------------------- genuine references
+# Taken once, when this module is first imported (before a submission runs, under the grader).
+
+_setprofile = _sys.setprofile
+_getprofile = _sys.getprofile
+_thread_setprofile = _threading.setprofile
+_thread_getprofile = _threading.getprofile
+_perf_counter = _time.perf_counter
+_monotonic = _time.monotonic
+_clear_caches = _jax.clear_caches
+_make_jaxpr = _jax.make_jaxpr
+_import_module = _importlib.import_module
+_isinstance = _builtins.isinstance
+_getattr = _builtins.getattr
+_hasattr = _builtins.hasattr
+_callable = _builtins.callable
+_len = _builtins.len
+_id = _builtins.id
+_list = _builtins.list
+_frozenset = _builtins.frozenset
+_sorted = _builtins.sorted
+_str = _builtins.str
+_vars = _builtins.vars
+_FunctionType = _types.FunctionType
+_ModuleType = _types.ModuleType
+_CodeType = _types.CodeType
+_BuiltinType = _types.BuiltinFunctionType
+_main_thread = _threading.main_thread
+
+#: Top-level packages whose functions are snapshotted (their code objects) at import.
+WATCHED = ("jax", "numpy", "scipy", "gradtools", "optax", "sklearn", "course", "itertools", "math")
+
+
+def _unwrap(obj):
+    """The innermost function behind decorators (``functools.wraps``, ``jax.jit``, numpy dispatch)."""
+    seen = set()
+    while _id(obj) not in seen:
+        seen.add(_id(obj))
+        inner = _getattr(obj, "__wrapped__", None)
+        if inner is None:
+            inner = _getattr(obj, "_implementation", None)  # numpy's array-function dispatcher
+        if inner is None or not _callable(inner):
+            break
+        obj = inner
+    if _isinstance(obj, _types.MethodType):
+        obj = obj.__func__
+    return obj
+
+
+def _nested(code, out: set) -> set:
+    """``code`` and every function body defined inside it (closures it returns, lambdas)."""
+    out.add(code)
+    for c in code.co_consts:
+        if _isinstance(c, _CodeType):
+            _nested(c, out)
+    return out
+
+
+def _code_of(obj):
+    f = _unwrap(obj)
+    return _getattr(f, "__code__", None) if _isinstance(f, _FunctionType) else None
+
+
+def _snapshot() -> dict:
+    """``{id(function): (function, code)}`` for every function attribute of the watched modules."""
+    snap = {}
+    for name, mod in _list(_sys.modules.items()):
+        if mod is None or name.split(".")[0] not in WATCHED:
+            continue
+        try:
+            items = _list(_vars(mod).values())
+        except TypeError:
+            continue
+        for value in items:
+            if not _callable(value) or _isinstance(value, (_ModuleType, type)):
+                continue
+            f = _unwrap(value)
+            if _isinstance(f, _FunctionType):
+                snap[_id(f)] = (f, f.__code__)
+    return snap
+
+
+_SNAPSHOT = _snapshot()
+_MAIN = _main_thread()
+
+
+# ----------------------------------------------------------------------------- what a ban covers
+
+
+def _resolve(item):
+    """An object for a banned item: a callable, a module, or a dotted name of either."""
+    if not _isinstance(item, _str):
+        return item
+    try:
+        return _import_module(item)
+    except ImportError:
+        pass
+    head, _, attr = item.rpartition(".")
+    if not head:
+        raise ValueError(f"forbid: cannot find {item!r}; give a dotted name such as 'jax.hessian' or the object")
+    parent = _resolve(head)
+    if not _hasattr(parent, attr):
+        raise ValueError(f"forbid: {head!r} has no attribute {attr!r}; give a dotted name such as 'jax.hessian'")
+    return _getattr(parent, attr)
+
+
+def _label(obj) -> str:
+    mod = _getattr(obj, "__module__", None) or ""
+    name = _getattr(obj, "__qualname__", None) or _getattr(obj, "__name__", None) or repr(obj)
+    if _isinstance(obj, _ModuleType):
+        return obj.__name__
+    return f"{mod}.{name}" if mod else name
+
+
+class _Ban:
+    """The code objects, C functions and source files a list of banned items stands for."""
+
+    def __init__(self, items, allow):
+        self.codes: dict = {}  # code -> label
+        self.cfuncs: dict = {}  # id(C function) -> label
+        self.prefixes: list[tuple[str, str]] = []  # (file or folder, label)
+        self.functions: list = []  # banned Python functions, to check against the snapshot
+        for item in items:
+            self._add(_resolve(item), _label_for(item))
+        self.allow: set = set()
+        for item in allow:
+            f = _unwrap(_resolve(item))
+            code = _getattr(f, "__code__", None)
+            if code is not None:
+                _nested(code, self.allow)
+
+    def _add(self, obj, label, depth=0):
+        if _isinstance(obj, _ModuleType):
+            path = _getattr(obj, "__file__", None)
+            if path:
+                if _os.path.basename(path) == "__init__.py":
+                    path = _os.path.dirname(path) + _os.sep
+                self.prefixes.append((path, label))
+            for value in _list(_vars(obj).values()):
+                if _isinstance(value, _ModuleType):
+                    continue  # its own file is covered by the prefix when inside the package
+                if _callable(value) and depth < 1:
+                    self._add(value, f"{label}.{_getattr(value, '__name__', '?')}", depth + 1)
+            return
+        if _isinstance(obj, type):
+            found = False
+            for key, value in _list(_vars(obj).items()):
+                if _isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                if _isinstance(value, _FunctionType):
+                    found = True
+                    self._add(value, f"{label}.{key}", depth + 1)
+            if not found and depth == 0:
+                raise TypeError(f"forbid: {label} is a class written in C, whose use no check can see; "
+                                "test at a size the forbidden route cannot finish instead (seconds=)")
+            return
+        f = _unwrap(obj)
+        if _isinstance(f, _FunctionType):
+            self.functions.append((f, label))
+            for code in _nested(f.__code__, set()):
+                self.codes.setdefault(code, label)
+        elif _isinstance(f, _BuiltinType):
+            self.cfuncs[_id(f)] = label
+        elif _callable(f):
+            call = _getattr(type(f), "__call__", None)
+            if _isinstance(call, _FunctionType):
+                self._add(call, label, depth + 1)
+            elif depth == 0:  # a C callable met while banning a whole module is covered by its files
+                raise TypeError(f"forbid: cannot recognise calls of {label} ({type(f).__name__}); "
+                                "ban the Python function it runs instead")
+
+
+def _label_for(item) -> str:
+    """The name to show for a banned item: the dotted name given, else its shortest public name."""
+    if _isinstance(item, _str):
+        return item
+    best = None
+    name = _getattr(item, "__name__", None)
+    if name is not None:
+        for modname, mod in _list(_sys.modules.items()):
+            if mod is None or modname.split(".")[0] not in WATCHED or "._" in "." + modname:
+                continue
+            try:
+                if _vars(mod).get(name) is item and (best is None or _len(modname) < _len(best)):
+                    best = modname
+            except TypeError:
+                continue
+    return f"{best}.{name}" if best else _label(item)
+
+
+_LIBRARY_DIRS = tuple({_os.path.dirname(_os.__file__) + _os.sep, *(
+    p + _os.sep for p in _sys.path if p.endswith(("site-packages", "dist-packages")))})
+
+
+def _caller(frame) -> str:
+    """Where the call came from: the first frame outside the Python library and installed packages."""
+    f = frame.f_back if frame is not None else None
+    for _ in range(200):
+        if f is None:
+            return ""
+        fname = f.f_code.co_filename
+        if not fname.startswith(_LIBRARY_DIRS) and not fname.startswith("<frozen"):
+            return f" (called at {fname}:{f.f_lineno})" if not fname.startswith(_HERE) else ""
+        f = f.f_back
+    return ""
+
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__)) + _os.sep
+
+
+# Calls that escape or disable the check: always violations inside the block.
+def _escape_functions() -> dict:
+    out = {}
+    for mod, names in (
+        (_sys, ("setprofile", "settrace", "getprofile", "gettrace", "setswitchinterval")),
+        (_gc, ("get_referrers", "get_referents", "get_objects")),
+        (_os, ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "execv", "execve", "kill")),
+    ):
+        for n in names:
+            f = _getattr(mod, n, None)
+            if f is not None:
+                out[_id(f)] = f"{mod.__name__}.{n}"
+    try:
+        import _posixsubprocess
+
+        out[_id(_posixsubprocess.fork_exec)] = "a new process (subprocess)"
+    except ImportError:
+        pass
+    import _thread
+
+    out[_id(_thread.start_new_thread)] = "_thread.start_new_thread (a thread the check cannot see)"
+    return out
+
+
+def _callback_functions() -> list:
+    from jax.experimental import io_callback
+
+    return [_jax.pure_callback, io_callback, _jax.debug.callback]
+
+
+#: Allowed even where callbacks are banned: printing from a jitted function feeds nothing back.
+_ALWAYS_ALLOWED = (_jax.debug.print,)
+
+
+_ESCAPES = _escape_functions()
+_THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit the check
+
+
+# ----------------------------------------------------------------------------- the check
+
+
+def _verify_genuine(ban: _Ban) -> list[str]:
+    """Differences between the functions involved and their code at import time."""
+    problems = []
+    for f, code in _OWN:
+        if f.__code__ is not code:
+            problems.append(f"course.integrity.{f.__name__} was modified")
+    for f, label in ban.functions:
+        entry = _SNAPSHOT.get(_id(f))
+        if entry is not None and entry[0] is f and f.__code__ is not entry[1]:
+            problems.append(f"{label} was modified (its code is not the library's)")
+    if _sys.setprofile is not _setprofile or _sys.getprofile is not _getprofile:
+        problems.append("sys.setprofile or sys.getprofile was replaced")
+    return problems
+
+
+class _Guard:
+    """The context manager :func:`forbid` returns (one use)."""
+
+    def __init__(self, ban: _Ban, why: str, seconds: float | None):
+        self.ban, self.why, self.seconds = ban, why, seconds
+        self.violations: list[str] = []
+        self.hook = None
+        self.previous = None
+        self.alarm = None
+        self.timer = (0.0, 0.0)
+        self.thread_previous = None
+        self.t0 = 0.0
+
+    def _violation(self, what: str, frame) -> None:
+        self.violations.append(what + _caller(frame))
+
+    def _make_hook(self):
+        codes, cfuncs, prefixes = self.ban.codes, self.ban.cfuncs, self.ban.prefixes
+        allow, escapes, own = self.ban.allow, _ESCAPES, _OWN_CODES
+        thread_start = _THREAD_START
+        allowed_frames: list = []
+        by_file: dict = {}
+        violation = self._violation
+
+        def hook(frame, event, arg):
+            if event == "call":
+                code = frame.f_code
+                if allowed_frames:
+                    if code in allow:
+                        allowed_frames.append(frame)
+                    return
+                if code in allow:
+                    allowed_frames.append(frame)
+                    return
+                label = codes.get(code)
+                if label is None and prefixes:
+                    fname = code.co_filename
+                    label = by_file.get(fname, 0)
+                    if label == 0:
+                        label = None
+                        for prefix, lab in prefixes:
+                            if fname == prefix or (prefix.endswith(_os.sep) and fname.startswith(prefix)):
+                                label = lab
+                                break
+                        by_file[fname] = label
+                    if label is not None:
+                        label = f"{label} ({code.co_qualname})"
+                if label is not None:
+                    violation(f"{label} is not allowed here", frame)
+                    raise Forbidden(f"{label} is not allowed here")
+            elif event == "return":
+                if allowed_frames and allowed_frames[-1] is frame:
+                    allowed_frames.pop()
+            elif event == "c_call":
+                key = _id(arg)
+                if key in escapes:
+                    code = frame.f_code
+                    if code in own or (code is thread_start and "start_new_thread" in escapes[key]):
+                        return
+                    violation(f"{escapes[key]} is not allowed while the check runs", frame)
+                    raise Forbidden(f"{escapes[key]} is not allowed while the check runs")
+                if allowed_frames:
+                    return
+                label = cfuncs.get(key)
+                if label is not None:
+                    violation(f"{label} is not allowed here", frame)
+                    raise Forbidden(f"{label} is not allowed here")
+
+        return hook
+
+    def _on_alarm(self, signum, frame):
+        self.violations.append(f"it ran longer than {self.seconds:g} s")
+        raise Forbidden(f"it ran longer than {self.seconds:g} s")
+
+    def __enter__(self):
+        problems = _verify_genuine(self.ban)
+        if problems:
+            raise Forbidden("the check or a function it watches was tampered with: " + "; ".join(problems))
+        _clear_caches()
+        self.hook = self._make_hook()
+        self.previous = _getprofile()
+        self.thread_previous = _thread_getprofile()
+        if self.seconds is not None and _threading.current_thread() is _MAIN:
+            self.alarm = _signal.signal(_signal.SIGALRM, self._on_alarm)
+            self.timer = _signal.setitimer(_signal.ITIMER_REAL, self.seconds)  # someone else's, to put back
+        self.t0 = _perf_counter()
+        _thread_setprofile(self.hook)
+        _setprofile(self.hook)
+        return None
+
+    def __exit__(self, exc_type, exc, tb):
+        still = _getprofile()
+        _setprofile(self.previous)
+        _thread_setprofile(self.thread_previous)
+        elapsed = _perf_counter() - self.t0
+        if self.alarm is not None:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+            _signal.signal(_signal.SIGALRM, self.alarm)
+            left, interval = self.timer
+            if left > 0:  # a timer set before the block (pytest-timeout's, say) goes on
+                _signal.setitimer(_signal.ITIMER_REAL, max(left - elapsed, 1e-3), interval)
+        if still is not self.hook and not self.violations:
+            self.violations.append("the check was switched off while it ran")
+        if self.seconds is not None and elapsed > self.seconds and not any("longer than" in v for v in self.violations):
+            self.violations.append(f"it ran {elapsed:.1f} s, longer than {self.seconds:g} s")
+        problems = _verify_genuine(self.ban)
+        if problems:
+            self.violations.append("tampering: " + "; ".join(problems))
+        if self.violations:
+            seen = []
+            for v in self.violations:
+                if v not in seen:
+                    seen.append(v)
+            why = f" This exercise asks you to {self.why}." if self.why else ""
+            raise Forbidden("forbidden route: " + "; ".join(seen[:5]) + "." + why) from None
+        return False
+
+
+def forbid(*banned, allow=(), why: str = "", seconds: float | None = None) -> _Guard:
+    """A context manager in which calling any of ``banned`` fails the test.
+
+    Args:
+        *banned: functions, classes, modules, or dotted names of any of these
+            (``jax.hessian``, ``"jax.jacfwd"``, ``"gradtools"``, ``"scipy.linalg"``). A module or
+            package bans every function defined in it.
+        allow: functions whose calls, and everything they call, are allowed even though they are
+            defined in a banned module (the test's own model built with ``gradtools``, say).
+        why: what the exercise asks for, added to the failure message.
+        seconds: a time budget for the block; brute force past it fails.
+
+    Host callbacks, new processes and threads, and switching the check off are always violations.
+
+    Returns:
+        A context manager; use it once, in a ``with`` statement.
+    """
+    if seconds is not None and not (_isinstance(seconds, (int, float)) and seconds > 0):
+        raise ValueError(f"forbid: seconds must be a positive number, got {seconds!r}")
+    ban = _Ban([*banned, *_callback_functions()], [*allow, *_ALWAYS_ALLOWED])
+    return _Guard(ban, why, seconds)
+
+
+#: Primitives that run Python on the host and return values into the computation.
+CALLBACK_PRIMITIVES = frozenset({"pure_callback", "io_callback", "callback", "host_callback"})
+#: Primitives of compiled loops (``lax.fori_loop``, ``while_loop``, ``scan``).
+LOOP_PRIMITIVES = frozenset({"while", "scan"})
+
+
+def _sub_jaxprs(value):
+    from jax.extend.core import ClosedJaxpr, Jaxpr
+
+    if _isinstance(value, ClosedJaxpr):
+        yield value.jaxpr
+    elif _isinstance(value, Jaxpr):
+        yield value
+    elif _isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _sub_jaxprs(v)
+
+
+def _walk(jaxpr):
+    """Every equation of ``jaxpr`` and of the jaxprs nested in its equations."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            for sub in _sub_jaxprs(value):
+                yield from _walk(sub)
+
+
+def _size(aval) -> int:
+    n = 1
+    for d in _getattr(aval, "shape", ()):
+        n *= int(d)
+    return n
+
+
+def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+           banned=(), why: str = ""):
+    """Trace ``fn(*args)`` to JAX operations and check what it is made of.
+
+    The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
+    with no host callback. Optionally it must have no compiled loop (``loops=False``: a closed
+    form, not an iteration) and form no array of more than ``max_size`` entries (a matrix-free
+    route: no dense ``n x n`` matrix). Tracing runs inside :func:`forbid` with ``banned``.
+
+    Returns:
+        The ``ClosedJaxpr``, for further checks (its size, say).
+    """
+    try:
+        with forbid(*banned, why=why):
+            closed = _make_jaxpr(fn, static_argnums=static_argnums)(*args)
+    except Forbidden:
+        raise
+    except _jax.errors.JAXTypeError as e:
+        first = _str(e).strip().splitlines()[0] if _str(e).strip() else type(e).__name__
+        raise Forbidden(f"the answer must run as JAX operations under jax.jit, but tracing it failed: {first}") from None
+    names = set()
+    largest = (0, None, None)
+    jaxpr = closed.jaxpr
+    for var in [*jaxpr.invars, *jaxpr.outvars, *jaxpr.constvars]:
+        aval = _getattr(var, "aval", None)
+        if aval is not None and _size(aval) > largest[0]:
+            largest = (_size(aval), aval, "an input or output")
+    for eqn in _walk(jaxpr):
+        names.add(eqn.primitive.name)
+        if max_size is not None:
+            for var in eqn.outvars:
+                aval = _getattr(var, "aval", None)
+                if aval is not None and _size(aval) > largest[0]:
+                    largest = (_size(aval), aval, eqn.primitive.name)
+    why_text = f" This exercise asks you to {why}." if why else ""
+    found = _sorted(names & CALLBACK_PRIMITIVES)
+    if found:
+        raise Forbidden(f"the answer calls back into Python on the host ({', '.join(found)}); it must be JAX "
+                        f"operations only.{why_text}")
+    if not loops:
+        found = _sorted(names & LOOP_PRIMITIVES)
+        if found:
+            raise Forbidden(f"the answer runs a loop ({', '.join(found)}); a closed form is asked for.{why_text}")
+    if max_size is not None and largest[0] > max_size:
+        size, aval, prim = largest
+        raise Forbidden(f"the answer forms an array of shape {tuple(aval.shape)} ({size:,} entries, from {prim}); "
+                        f"at most {max_size:,} are needed.{why_text}")
+    return closed
+
+
+# The check's own functions, compared with their import-time code on every use.
+_OWN = tuple((f, f.__code__) for f in (
+    forbid, traced, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
+    _Ban.__init__, _Ban._add,
+))
+_OWN_CODES = _frozenset(c for _, code in _OWN for c in _nested(code, set()))

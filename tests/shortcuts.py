@@ -1,0 +1,189 @@
+"""Shortcut fixtures: answers that skip what an exercise asks, each of which must score zero.
+
+Each lecture's routes live in ``tests/data/course/shortcuts/NN_topic.toml``, one ``[[route]]``
+table per route::
+
+    [[route]]
+    exercise = "ex3_tests"              # the test cell that must give 0 points
+    family = "alias"                    # one of FAMILIES (REVIEW.md's list)
+    route = "jax.jacrev under an import alias"
+    expect = "jax.jacrev"               # text the failure must contain: it fails for this route
+    alone = false                       # optional: grade it in a notebook of its own
+    [route.answers]                     # answer grade id -> the shortcut's code
+    ex3_answer = '''
+    from jax import jacrev as _jr
+    def jacobian_from_vjps(f, w):
+        return _jr(f)(w)
+    '''
+
+:func:`build_submissions` turns them into submissions a student could hand in: the solution
+notebook's ordinary code cells (imports, data) plus, for each targeted exercise, its answer cells
+with the shortcut in place of the solution (other answer cells of that exercise keep the
+solution's code). Routes are packed into as few notebooks as possible (at most one per exercise
+per notebook; tampering routes and routes marked ``alone`` get their own), and each notebook is
+graded against its solution reduced to the exercises it targets, so grading costs seconds per
+route. ``python tests/shortcuts.py [NN_topic ...] [--out DIR]`` writes them (default
+``test-artifacts/shortcuts/``) to look at or grade by hand::
+
+    python tests/shortcuts.py 02_taylor_autodiff --out /tmp/sc02
+    python -m course grade /tmp/sc02/submissions --solutions /tmp/sc02/solutions
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+SHORTCUTS = ROOT / "tests" / "data" / "course" / "shortcuts"
+
+#: The families of REVIEW.md: each route's "family".
+FAMILIES = {
+    "alias": "the banned function under another name (import alias, default argument, re-export, wrapper)",
+    "equivalent": "an equivalent the ban did not name (jax.jacobian, vmap of jvp over the identity, scipy)",
+    "library": "a gradtools function that does the whole exercise",
+    "cached-trace": "a compiled trace cached before the ban",
+    "callback": "a host callback around a Python loop",
+    "brute-force": "simulation or brute force where a derivation is asked",
+    "dense": "a dense route where a matrix-free one is asked, at a size it cannot finish",
+    "transcribed": "a lecture cell transcribed with the names changed",
+    "reference-copied": "the visible test's own reference copied",
+    "hard-coded": "hard-coded numbers for the test's cases",
+    "own-reference": "a wrong answer a test would accept if its reference came from the student's code",
+    "tamper": "tampering with the check or with the functions it watches",
+}
+ROUTE_KEYS = {"exercise", "family", "route", "expect", "answers"}
+
+
+def _nbg(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def exercises_of(solution: nbformat.NotebookNode) -> dict[str, list[str]]:
+    """``{test grade id: [answer grade ids]}``: each test cell and the answer cells above it."""
+    out, pending = {}, []
+    for cell in solution.cells:
+        m = _nbg(cell)
+        if m.get("solution") and not m.get("grade") and cell.cell_type == "code":
+            pending.append(m["grade_id"])
+        elif m.get("grade") and not m.get("solution"):
+            out[m["grade_id"]] = pending
+            pending = []
+    return out
+
+
+def load_routes(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
+    """The routes of ``folder/LECTURE.toml``, checked against the lecture's solution notebook."""
+    path = Path(folder) / f"{lecture}.toml"
+    with path.open("rb") as fh:
+        routes = tomllib.load(fh).get("route", [])
+    sol = nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4)
+    exercises = exercises_of(sol)
+    for k, r in enumerate(routes):
+        where = f"{path.name}, route {k + 1} ({r.get('route', '?')})"
+        missing = ROUTE_KEYS - set(r)
+        if missing or set(r) - ROUTE_KEYS - {"alone"}:
+            raise ValueError(f"{where}: a route has exactly {sorted(ROUTE_KEYS)} and optionally alone; got {sorted(r)}")
+        if r["family"] not in FAMILIES:
+            raise ValueError(f"{where}: family {r['family']!r} is not one of {sorted(FAMILIES)}")
+        if r["exercise"] not in exercises:
+            raise ValueError(f"{where}: no test cell {r['exercise']!r} in solutions/{lecture}.ipynb ({sorted(exercises)})")
+        stray = set(r["answers"]) - set(exercises[r["exercise"]])
+        if stray or not r["answers"]:
+            raise ValueError(f"{where}: answers must be answer cells of {r['exercise']} "
+                             f"({exercises[r['exercise']]}), got {sorted(r['answers'])}")
+        r["lecture"] = lecture
+    return routes
+
+
+def lectures_with_routes(folder: Path = SHORTCUTS) -> list[str]:
+    return sorted(p.stem for p in Path(folder).glob("[0-9][0-9]_*.toml"))
+
+
+def pack(routes: list[dict]) -> list[list[dict]]:
+    """Routes grouped into notebooks: one route per exercise per notebook; tampering alone."""
+    groups: list[list[dict]] = []
+    for r in routes:
+        if r.get("alone") or r["family"] == "tamper":
+            groups.append([r])
+            continue
+        for g in groups:
+            if not (g[0].get("alone") or g[0]["family"] == "tamper") and all(x["exercise"] != r["exercise"] for x in g):
+                g.append(r)
+                break
+        else:
+            groups.append([r])
+    return groups
+
+
+def reduce_solution(solution: nbformat.NotebookNode, keep: set[str]) -> nbformat.NotebookNode:
+    """The solution with only the exercises in ``keep`` (test grade ids): the other exercises'
+    answers and tests, and the written answers, are dropped; ordinary cells stay."""
+    exercises = exercises_of(solution)
+    drop = {g for t, answers in exercises.items() if t not in keep for g in [t, *answers]}
+    out = copy.deepcopy(solution)
+    out.cells = [c for c in out.cells
+                 if not (_nbg(c).get("grade_id") in drop or (_nbg(c).get("solution") and _nbg(c).get("grade")))]
+    return out
+
+
+def submission(solution: nbformat.NotebookNode, group: list[dict]) -> nbformat.NotebookNode:
+    """A submission with the group's shortcuts: ordinary code cells plus the targeted answers."""
+    exercises = exercises_of(solution)
+    answers = {a: None for r in group for a in exercises[r["exercise"]]}
+    for r in group:
+        answers.update(r["answers"])
+    cells = []
+    for cell in solution.cells:
+        if cell.cell_type != "code":
+            continue
+        m = _nbg(cell)
+        gid = m.get("grade_id")
+        if not (m.get("solution") or m.get("grade")):
+            cells.append(nbformat.v4.new_code_cell(cell.source))
+        elif gid in answers:
+            source = answers[gid] if answers[gid] is not None else cell.source
+            cells.append(nbformat.v4.new_code_cell(source, id=gid, metadata={"nbgrader": dict(m)}))
+    return nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": solution.metadata.get("kernelspec", {}),
+        "course": {"shortcuts": [{k: r[k] for k in ("exercise", "family", "route", "expect")} for r in group]},
+    })
+
+
+def build_submissions(out: Path, lectures: list[str] | None = None) -> dict[str, list[dict]]:
+    """Write ``out/submissions/NAME.ipynb`` and ``out/solutions/NAME.ipynb`` for every group.
+
+    Returns:
+        ``{NAME: routes}``; NAME is ``NN_topic__K`` (the solution it reduces, then a counter), a
+        name the grader matches to the reduced solution of the same name.
+    """
+    subs, sols = Path(out) / "submissions", Path(out) / "solutions"
+    subs.mkdir(parents=True, exist_ok=True)
+    sols.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for lecture in lectures or lectures_with_routes():
+        solution = nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4)
+        for k, group in enumerate(pack(load_routes(lecture)), start=1):
+            name = f"{lecture}__{k:02d}"
+            nbformat.write(submission(solution, group), subs / f"{name}.ipynb")
+            nbformat.write(reduce_solution(solution, {r["exercise"] for r in group}), sols / f"{name}.ipynb")
+            made[name] = group
+    return made
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the shortcut submissions and reduced solutions to grade.")
+    parser.add_argument("lectures", nargs="*", help="NN_topic stems (default: every lecture with routes)")
+    parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "shortcuts"), help="folder to write into")
+    args = parser.parse_args()
+    made = build_submissions(Path(args.out), args.lectures or None)
+    print(f"wrote {len(made)} submission(s) with {sum(len(g) for g in made.values())} route(s) to {args.out}; grade with\n"
+          f"  python -m course grade {args.out}/submissions --solutions {args.out}/solutions")

@@ -1,0 +1,308 @@
+"""course.integrity: the one check behind every exercise test that forbids a route.
+
+Each family of route that scored full marks before the check existed (issue 15) is tried here
+against the check directly; tests/test_exercise_shortcuts.py tries them through the grader on the
+real exercises.
+"""
+
+import functools
+import itertools
+import signal
+import subprocess
+import sys
+import threading
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import gradtools as gt
+from course.integrity import Forbidden, forbid, traced
+
+W = jnp.array([0.3, -1.2, 0.7])
+
+
+def f(w):
+    return jnp.sum(jnp.sin(w) ** 3) + w[0] * w[1]
+
+
+def caught(fn, *banned, **kw):
+    """The message of the Forbidden that ``fn`` run under ``forbid(*banned)`` raises, else None."""
+    try:
+        with forbid(*banned, **kw):
+            fn()
+    except Forbidden as e:
+        return str(e)
+    return None
+
+
+# ----------------------------------------------------------------------------- honest answers pass
+
+
+def test_an_answer_that_uses_allowed_functions_passes_and_computes():
+    with forbid(jax.hessian, jax.jacfwd, jax.jacrev):
+        got = jax.jvp(jax.grad(f), (W,), (jnp.ones(3),))[1]
+    np.testing.assert_allclose(got, jax.hessian(f)(W) @ jnp.ones(3), rtol=1e-12)
+
+
+def test_the_profile_and_timer_of_the_caller_are_given_back():
+    before = sys.getprofile()
+    old = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        with forbid(jax.hessian, seconds=30):
+            jax.grad(f)(W)
+        assert sys.getprofile() is before
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *old)
+
+
+def test_a_timer_set_before_the_block_keeps_running_after_it():
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        with forbid(seconds=5):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90 < left <= 100, left
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# ----------------------------------------------------------------------------- a banned function under any name
+
+
+def test_the_banned_function_called_by_its_own_name():
+    msg = caught(lambda: jax.hessian(f)(W), jax.hessian, why="use forward-over-reverse")
+    assert msg is not None and "jax.hessian is not allowed here" in msg
+    assert "use forward-over-reverse" in msg and "test_integrity.py" in msg  # where it was called
+
+
+def test_an_import_alias():
+    from jax import jacrev as _jr
+
+    assert caught(lambda: _jr(f)(W), jax.jacrev) is not None
+
+
+def test_a_default_argument_bound_before_the_ban():
+    def answer(w, _h=jax.hessian):
+        return _h(f)(w)
+
+    assert caught(lambda: answer(W), "jax.hessian") is not None
+
+
+def test_a_wrapper_and_a_copy_of_the_function():
+    wrapped = functools.wraps(jax.jacfwd)(lambda *a, **k: jax.jacfwd(*a, **k))
+    inner = jax.jacrev.__wrapped__
+    copy = types.FunctionType(inner.__code__, inner.__globals__, "mine", inner.__defaults__, inner.__closure__)
+    assert caught(lambda: wrapped(f)(W), jax.jacfwd) is not None
+    assert caught(lambda: copy(f)(W), jax.jacrev) is not None
+
+
+def test_a_closure_built_before_the_ban():
+    jac = jax.jacfwd(f)  # built outside: only its inner function runs inside the block
+    assert caught(lambda: jac(W), jax.jacfwd) is not None
+
+
+def test_a_call_from_inside_another_library_function():
+    # gt.hvp is forward-over-reverse: it calls jax.jvp, which is banned here
+    assert "jax.jvp" in caught(lambda: gt.hvp(f, W, W), jax.jvp)
+
+
+def test_an_equivalent_through_a_banned_module():
+    assert "scipy.linalg.null_space" in caught(lambda: scipy.linalg.null_space(np.ones((2, 3))), "scipy.linalg")
+    assert "gradtools" in caught(lambda: gt.metric_matrix(lambda w: jnp.stack([w[0], w[1] ** 2]), W[:2]), "gradtools")
+
+
+def test_allow_lets_the_tests_own_library_model_run():
+    init, apply = gt.problems.make_mlp((2, 3, 1))
+    params = init(jax.random.key(0))
+    x = jnp.ones((4, 2))
+    with forbid("gradtools", allow=[apply]):
+        apply(params, x)
+    assert caught(lambda: gt.problems.make_mlp((2, 3, 1)), "gradtools", allow=[apply]) is not None
+
+
+def test_a_swallowed_violation_still_fails_the_block():
+    def answer():
+        try:
+            jax.hessian(f)(W)
+        except Exception:
+            pass
+        return jax.grad(f)(W)
+
+    assert caught(answer, jax.hessian) is not None
+
+
+def test_numpy_and_jax_numpy_functions():
+    assert caught(lambda: np.linalg.eigh(np.eye(3)), np.linalg.eigh) is not None
+    assert caught(lambda: jnp.linalg.eigh(jnp.eye(3)), "jax.numpy.linalg.eigh") is not None
+    assert caught(lambda: jnp.linalg.eigvalsh(jnp.eye(3)), "jax.numpy.linalg") is not None
+
+
+def test_a_c_function_and_a_class_written_in_c():
+    assert caught(lambda: sys.intern("abc"), sys.intern) is not None  # a C function: seen as a c_call
+    # A class written in C is constructed without any call the check can see: banning it would be
+    # a false promise, so it is refused with what to do instead (a size brute force cannot finish).
+    with pytest.raises(TypeError, match="seconds="):
+        forbid(itertools.permutations)
+
+
+# ----------------------------------------------------------------------------- compiled traces
+
+
+def test_a_trace_compiled_before_the_ban_is_traced_again():
+    @jax.jit
+    def answer(w):
+        return jnp.linalg.eigh(jnp.outer(w, w))[0]
+
+    answer(W)  # compiled for these shapes before the block
+    assert caught(lambda: answer(W), jnp.linalg.eigh) is not None
+
+
+# ----------------------------------------------------------------------------- escapes
+
+
+def test_host_callbacks_are_always_violations():
+    spec = jax.ShapeDtypeStruct((3,), W.dtype)
+    assert "pure_callback" in caught(lambda: jax.pure_callback(lambda x: np.asarray(x), spec, W))
+    assert caught(lambda: jax.jit(lambda x: jax.pure_callback(lambda y: np.asarray(y), spec, x))(W)) is not None
+
+
+def test_printing_from_a_jitted_function_is_fine():
+    with forbid(jax.hessian):
+        jax.jit(lambda x: (jax.debug.print("{}", x[0]), x)[1])(W).block_until_ready()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_started_inside_is_watched_too():
+    def answer():
+        out = []
+        t = threading.Thread(target=lambda: out.append(jax.hessian(f)(W)))
+        t.start()
+        t.join()
+        return out
+
+    assert caught(answer, jax.hessian) is not None
+
+
+def test_a_new_process_is_a_violation():
+    assert "new process" in caught(lambda: subprocess.run(["true"]))
+
+
+def test_switching_the_check_off_is_a_violation():
+    assert "sys.setprofile" in caught(lambda: sys.setprofile(None))
+    assert "sys.getprofile" in caught(lambda: sys.getprofile())
+
+
+def test_a_library_function_whose_code_was_replaced_is_tampering():
+    original = jax.hessian.__wrapped__.__code__ if hasattr(jax.hessian, "__wrapped__") else jax.hessian.__code__
+    target = jax.hessian.__wrapped__ if hasattr(jax.hessian, "__wrapped__") else jax.hessian
+    target.__code__ = (lambda fun, argnums=0, has_aux=False, holomorphic=False: fun).__code__
+    try:
+        msg = caught(lambda: None, jax.hessian)
+    finally:
+        target.__code__ = original
+    assert msg is not None and "tampered" in msg
+
+
+def test_the_check_itself_modified_is_tampering():
+    import course.integrity as ci
+
+    original = ci._Guard._make_hook.__code__
+    ci._Guard._make_hook.__code__ = (lambda self: (lambda *a: None)).__code__
+    try:
+        with pytest.raises(Forbidden, match="tampered"):
+            with forbid(jax.hessian):
+                pass
+    finally:
+        ci._Guard._make_hook.__code__ = original
+
+
+def test_brute_force_past_the_budget_is_interrupted():
+    def brute():
+        n = 0
+        for _ in itertools.permutations(range(12)):  # 479 million
+            n += 1
+        return n
+
+    msg = caught(brute, seconds=0.5)
+    assert msg is not None and "longer than 0.5 s" in msg
+
+
+# ----------------------------------------------------------------------------- traced
+
+
+def closed_form(x, t):
+    return x * (1.0 - 0.1) ** t
+
+
+def test_traced_accepts_jax_operations_and_returns_the_jaxpr():
+    jaxpr = traced(closed_form, W, 5, loops=False)
+    assert "pow" in str(jaxpr) or "integer_pow" in str(jaxpr)
+
+
+def test_traced_refuses_a_compiled_loop_where_a_closed_form_is_asked():
+    with pytest.raises(Forbidden, match="loop"):
+        traced(lambda x, t: jax.lax.fori_loop(0, t, lambda i, y: 0.9 * y, x), W, 5, loops=False)
+    traced(lambda x, t: jax.lax.fori_loop(0, t, lambda i, y: 0.9 * y, x), W, 5)  # loops allowed by default
+
+
+def test_traced_refuses_a_python_loop_over_a_traced_count():
+    def loop(x, t):
+        for _ in range(t):
+            x = 0.9 * x
+        return x
+
+    with pytest.raises(Forbidden, match="under jax.jit"):
+        traced(loop, W, 5)
+
+
+def test_traced_refuses_a_host_callback():
+    def callback(x, t):
+        return jax.pure_callback(lambda a, b: np.asarray(a * 0.9**b), jax.ShapeDtypeStruct(x.shape, x.dtype), x, t)
+
+    with pytest.raises(Forbidden, match="pure_callback"):
+        traced(callback, W, 5)
+
+
+def test_traced_refuses_numpy_on_traced_values():
+    with pytest.raises(Forbidden, match="under jax.jit"):
+        traced(lambda x: np.linalg.norm(x), W)
+
+
+def test_traced_max_size_refuses_a_dense_matrix():
+    n = 200
+
+    def dense(x):
+        return jnp.outer(x, x) @ x
+
+    def matrix_free(x):
+        return x * (x @ x)
+
+    with pytest.raises(Forbidden, match=r"\(200, 200\)"):
+        traced(dense, jnp.ones(n), max_size=10 * n)
+    traced(matrix_free, jnp.ones(n), max_size=10 * n)
+    # a Jacobian built from vmapped jvps over the identity is dense too
+    with pytest.raises(Forbidden, match="entries"):
+        traced(lambda x: jax.vmap(lambda e: jax.jvp(jnp.sin, (x,), (e,))[1])(jnp.eye(n)), jnp.ones(n), max_size=10 * n)
+
+
+def test_traced_with_a_ban():
+    with pytest.raises(Forbidden, match="jax.hessian"):
+        traced(lambda x: jax.hessian(f)(x) @ x, W, banned=[jax.hessian])
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_an_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="hesian"):
+        forbid("jax.hesian")
+    with pytest.raises(ValueError, match="seconds"):
+        forbid(jax.hessian, seconds=-1)
