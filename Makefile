@@ -64,9 +64,11 @@ release: $(STAMP)
 	$(PY) -m course release
 
 # Lectures 5 and 6 at GPU size on whatever backend JAX has (a rehearsal on a CPU-only machine):
-# JAX_PLATFORMS is cleared so that a GPU, where there is one, is used.
+# JAX_PLATFORMS is cleared so that a GPU, where there is one, is used. On copies: nothing is stored.
+# First the install cell a hosted notebook runs, in a bare venv against a wheel of this checkout.
 gpu-size: $(STAMP)
 	@mkdir -p test-artifacts
+	COURSE_REHEARSAL=1 $(PY) -m pytest -p no:cacheprovider -q tests/test_hosted.py
 	JAX_PLATFORMS= $(PY) -m course gpu-size --json test-artifacts/gpu-size.json
 
 bench: $(STAMP)

@@ -1,0 +1,53 @@
+"""course gpu-size: runs copies of lectures in their GPU configuration and reports what they ran on.
+
+Here on a tiny notebook (the real lectures at GPU size take minutes: `make gpu-size` runs them,
+and CI runs `make gpu-size` after `make test`).
+"""
+
+import json
+
+import nbformat
+import pytest
+
+from course import gpu_size
+from course.cli import main
+
+
+def _notebook(path, cells):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_lecture_runs_at_gpu_size_on_a_copy_and_reports_backend_dtype_and_parameters(tmp_path, capsys):
+    nb = _notebook(tmp_path / "05_demo.ipynb", [
+        "import gradtools as gt, jax\nSIZE = gt.course_size()\nassert SIZE == 'gpu', SIZE",
+        "N_PARAMS = 1_126_410\nprint('ran')",
+    ])
+    before = nb.read_bytes()
+    out_json = tmp_path / "gpu.json"
+    assert main(["gpu-size", str(nb), "--json", str(out_json)]) == 0
+    assert nb.read_bytes() == before  # the stored notebook is never touched
+    printed = capsys.readouterr().out
+    assert "05_demo: backend cpu" in printed and "float32" in printed and "1,126,410 parameters" in printed
+    row = json.loads(out_json.read_text())["lectures"][0]
+    assert row["backend"] == "cpu" and row["dtype"] == "float32" and row["params"] == 1_126_410 and row["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_run_and_is_named(tmp_path, capsys):
+    nb = _notebook(tmp_path / "06_demo.ipynb", ["x = 1", "assert x == 2, 'a float32 tolerance too tight'"])
+    assert main(["gpu-size", str(nb)]) == 1
+    printed = capsys.readouterr().out
+    assert "FAILED 06_demo.ipynb at GPU size: cell 1 raised" in printed and "float32 tolerance too tight" in printed
+
+
+def test_a_missing_notebook_is_a_user_error(tmp_path, capsys):
+    assert main(["gpu-size", str(tmp_path / "nope.ipynb")]) == 2
+    assert "no such notebook" in capsys.readouterr().err
+
+
+def test_the_default_lectures_are_five_and_six():
+    assert gpu_size.GPU_LECTURES == ("05_rashomon_manifold", "06_geodesics")
+    for stem in gpu_size.GPU_LECTURES:
+        assert (gpu_size.ROOT / "lectures" / f"{stem}.ipynb").is_file()
