@@ -16,7 +16,8 @@ What :func:`forbid` catches, while the block runs:
 - **A banned function, under any name.** A function is recognised by its code object, not by the
   name it is called through, so an import alias, a default argument, a wrapper, a re-export, a
   closure built from it before the block, a copy made with ``types.FunctionType`` and a call from
-  inside another library function all count. Banning a module bans every function defined in it
+  inside another library function all count; so does its source compiled again (same bytecode,
+  names and variables), for functions longer than a few lines. Banning a module bans every function defined in it
   (for a package, in any of its files). ``sys.setprofile`` sees every Python call and every call of
   a C function, in this thread and in threads started with :mod:`threading` inside the block.
 - **A compiled trace made before the block.** ``jax.clear_caches()`` runs first, so a function
@@ -145,6 +146,9 @@ def _snapshot() -> dict:
 
 _SNAPSHOT = _snapshot()
 _MAIN = _main_thread()
+_MISSING = object()
+#: Bytecode shorter than this is not matched by content (tiny lambdas would match innocent ones).
+_MIN_SIGNATURE = 48
 
 
 # ----------------------------------------------------------------------------- what a ban covers
@@ -183,6 +187,7 @@ class _Ban:
         self.cfuncs: dict = {}  # id(C function) -> label
         self.prefixes: list[tuple[str, str]] = []  # (file or folder, label)
         self.functions: list = []  # banned Python functions, to check against the snapshot
+        self.signatures: dict = {}  # (bytecode, names, variables) of banned code -> label: copies count too
         for item in items:
             self._add(_resolve(item), _label_for(item))
         self.allow: set = set()
@@ -222,6 +227,8 @@ class _Ban:
             self.functions.append((f, label))
             for code in _nested(f.__code__, set()):
                 self.codes.setdefault(code, label)
+                if _len(code.co_code) >= _MIN_SIGNATURE:
+                    self.signatures.setdefault((code.co_code, code.co_names, code.co_varnames), label)
         elif _isinstance(f, _BuiltinType):
             self.cfuncs[_id(f)] = label
         elif _callable(f):
@@ -344,12 +351,24 @@ class _Guard:
         self.violations.append(what + _caller(frame))
 
     def _make_hook(self):
-        codes, cfuncs, prefixes = self.ban.codes, self.ban.cfuncs, self.ban.prefixes
+        cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         allow, escapes, own = self.ban.allow, _ESCAPES, _OWN_CODES
         thread_start = _THREAD_START
         allowed_frames: list = []
-        by_file: dict = {}
+        known: dict = dict(self.ban.codes)  # code -> label (None: allowed), filled as codes are met
         violation = self._violation
+
+        def classify(code):
+            """A code object met for the first time: a copy of a banned function, or in a banned file?"""
+            if _len(code.co_code) >= _MIN_SIGNATURE:
+                label = signatures.get((code.co_code, code.co_names, code.co_varnames))
+                if label is not None:
+                    return f"{label} (a copy of it)"
+            fname = code.co_filename
+            for prefix, lab in prefixes:
+                if fname == prefix or (prefix.endswith(_os.sep) and fname.startswith(prefix)):
+                    return f"{lab} ({code.co_qualname})"
+            return None
 
         def hook(frame, event, arg):
             if event == "call":
@@ -361,19 +380,9 @@ class _Guard:
                 if code in allow:
                     allowed_frames.append(frame)
                     return
-                label = codes.get(code)
-                if label is None and prefixes:
-                    fname = code.co_filename
-                    label = by_file.get(fname, 0)
-                    if label == 0:
-                        label = None
-                        for prefix, lab in prefixes:
-                            if fname == prefix or (prefix.endswith(_os.sep) and fname.startswith(prefix)):
-                                label = lab
-                                break
-                        by_file[fname] = label
-                    if label is not None:
-                        label = f"{label} ({code.co_qualname})"
+                label = known.get(code, _MISSING)
+                if label is _MISSING:
+                    label = known[code] = classify(code)
                 if label is not None:
                     violation(f"{label} is not allowed here", frame)
                     raise Forbidden(f"{label} is not allowed here")

@@ -306,3 +306,30 @@ def test_an_unknown_name_is_a_clear_error():
         forbid("jax.hesian")
     with pytest.raises(ValueError, match="seconds"):
         forbid(jax.hessian, seconds=-1)
+
+
+def test_the_source_compiled_again_is_the_same_function():
+    import inspect
+    import textwrap
+
+    import jax._src.api as api
+
+    namespace = dict(vars(api))
+    exec(compile(textwrap.dedent(inspect.getsource(api.jacrev)), "<a student's copy>", "exec"), namespace)
+    copy = namespace["jacrev"]
+    assert copy is not jax.jacrev and copy(f)(W).shape == (3,)  # a working copy, outside the block
+    msg = caught(lambda: copy(f)(W), jax.jacrev)
+    assert msg is not None and "a copy of it" in msg
+
+
+def test_a_lazy_answer_is_caught_when_the_test_materialises_it_inside_the_block():
+    # An answer that returns an object computing the result later (when the test compares it) would
+    # run its banned call after the block: test cells convert answers to arrays inside the block.
+    class Lazy:
+        def __array__(self, dtype=None, copy=None):
+            return np.asarray(jax.hessian(f)(W) @ W)
+
+    def answer(w):
+        return Lazy()
+
+    assert caught(lambda: np.asarray(answer(W)), jax.hessian) is not None
