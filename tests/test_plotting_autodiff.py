@@ -99,6 +99,10 @@ def test_plot_taylor_error_draws_series_and_reference_slopes():
     np.testing.assert_allclose(lines[0].get_ydata(), errors["first order"])
     ref = lines[1].get_ydata()
     np.testing.assert_allclose(np.diff(np.log(ref)) / np.diff(np.log(h)), 2.0)
+    # drawn in the series' colour, a factor 3 below its last point: visible, not hidden under the data
+    assert lines[1].get_color() == lines[0].get_color() and lines[3].get_color() == lines[2].get_color()
+    np.testing.assert_allclose(ref[-1], errors["first order"][-1] / 3)
+    assert np.all(ref < errors["first order"])
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert ax.get_xlabel() == "step size h"
     with pytest.raises(ValueError, match="positive step sizes"):
@@ -158,6 +162,22 @@ def test_plot_timings_draws_one_loglog_line_per_method():
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "ms" and ax.get_xlabel() == "dimension n"
     with pytest.raises(ValueError, match="one per size"):
         P.plot_timings(sizes, {"a": [1.0]})
+    with pytest.raises(ValueError, match="increasing"):
+        P.plot_timings([100, 10], {"a": [1.0, 2.0]})
+
+
+@pytest.mark.parametrize("sizes", [[128, 256, 512, 1024, 2048], [256, 512, 1024, 2048, 4096], [10, 30, 100, 300]])
+def test_plot_timings_ticks_are_the_sizes_and_their_labels_do_not_overlap(sizes):
+    # lecture 2's cost figure had minor tick labels "3x10^2" and "4x10^2" printed over each other
+    ax = P.plot_timings(sizes, {"jacobian": np.asarray(sizes, float) ** 2, "product": np.ones(len(sizes))})
+    fig = ax.figure
+    fig.canvas.draw()
+    np.testing.assert_allclose(ax.get_xticks(), sizes)
+    labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert [t.get_text() for t in labels] == [f"{s:g}" for s in sizes]
+    assert [t for t in ax.xaxis.get_minorticklabels() if t.get_text()] == []
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
 
 
 def test_plot_agreement_scatters_pairs_and_draws_diagonal():
@@ -196,3 +216,17 @@ def test_plot_curves_draws_solid_and_dashed_lines_and_points():
         P.plot_curves(x, {"a": x}, dashed=["b"])
     with pytest.raises(ValueError, match="one per x"):
         P.plot_curves(x, {"a": x[:2]})
+    with pytest.raises(ValueError, match="colors names curves"):
+        P.plot_curves(x, {"a": x}, colors={"b": "k"})
+
+
+def test_plot_curves_gives_a_curve_and_its_tangent_one_colour():
+    x = np.linspace(0, 1, 5)
+    curves = {"w1": x**2, "tangent 1": x, "w2": 1 - x, "tangent 2": 1 - 2 * x}
+    ax = P.plot_curves(x, curves, dashed=["tangent 1", "tangent 2"],
+                       colors={"w1": "C0", "tangent 1": "C0", "w2": "C1", "tangent 2": "C1"})
+    w1, t1, w2, t2 = ax.get_lines()
+    assert w1.get_color() == t1.get_color() != w2.get_color() == t2.get_color()
+    # without colours, matplotlib's cycle gives every curve its own
+    ax2 = P.plot_curves(x, curves)
+    assert len({line.get_color() for line in ax2.get_lines()}) == 4
