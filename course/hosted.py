@@ -22,6 +22,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlencode
 
 import nbformat
 
@@ -113,17 +114,34 @@ def sync(paths: Sequence[str | Path] = (), *, check: bool = False, root: str | P
     return out
 
 
-def launch_links(slug: str, url: str, branch: str = "main") -> dict[str, str]:
-    """Links that open ``lectures/SLUG.ipynb`` of repository ``url`` on hosted services ({} for no URL).
+def launch_links(slug: str, url: str, branch: str = "main", *, folder: str = "lectures",
+                 jupyterhub: str = "") -> dict[str, str]:
+    """Links that open ``FOLDER/SLUG.ipynb`` of repository ``url`` on hosted services ({} for no URL).
 
-    Only GitHub repositories have Colab and Binder links (those services read GitHub).
+    ``jupyterhub`` (a hub's URL, e.g. ``[tool.course] jupyterhub``) adds an nbgitpuller link that
+    clones or updates the repository in the user's hub and opens the notebook in JupyterLab; it is
+    drawn only when both URLs are set. Only GitHub repositories have Colab and Binder links (those
+    services read GitHub). Nothing is invented: with no repository URL there are no links.
+
+    >>> launch_links("01_linear_regression", "")
+    {}
+    >>> links = launch_links("01_linear_regression", "https://github.com/o/r", jupyterhub="https://hub.example.org/")
+    >>> links["binder"]
+    'https://mybinder.org/v2/gh/o/r/main?labpath=lectures/01_linear_regression.ipynb'
+    >>> links["jupyterhub"]
+    'https://hub.example.org/hub/user-redirect/git-pull?repo=https%3A//github.com/o/r&urlpath=lab/tree/r/lectures/01_linear_regression.ipynb&branch=main'
     """
     if not url:
         return {}
     links = {}
+    path = f"{folder}/{slug}.ipynb"
+    hub = (jupyterhub or "").strip().rstrip("/")
+    if hub:
+        clone = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+        query = urlencode({"repo": url, "urlpath": f"lab/tree/{clone}/{path}", "branch": branch}, safe="/")
+        links["jupyterhub"] = f"{hub}/hub/user-redirect/git-pull?{query}"
     if url.startswith("https://github.com/"):
         owner_repo = url[len("https://github.com/"):]
-        path = f"lectures/{slug}.ipynb"
-        links["colab"] = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{path}"
         links["binder"] = f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?labpath={path}"
+        links["colab"] = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{path}"
     return links
