@@ -12,7 +12,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/geometry-of-train
 # Tests and notebook execution run on the CPU, whatever the machine has.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: help install lab test unit notebooks release check-release grade bench gpu-size clean
+.PHONY: help install lab test unit notebooks release check-release grade bench gpu-size site clean
 
 help:
 	@echo "make lab        start the course in JupyterLab (installs into $(VENV) on first run)"
@@ -21,6 +21,7 @@ help:
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make bench      measure products and steps against one gradient; update README"
 	@echo "make gpu-size   run lectures 5 and 6 in their GPU configuration (float32, GPU size) on copies"
+	@echo "make site       build the course's website into _build/html/ from the stored notebooks (no execution)"
 	@echo "make clean      remove $(VENV) and caches"
 
 $(STAMP): pyproject.toml
@@ -73,6 +74,17 @@ gpu-size: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --write-readme
+
+# The course as a static website (site/build.py): the README's overview, the start page, the lectures
+# and the released exercises with their stored outputs, references, search; nothing is executed and
+# nothing is loaded from the internet. The site's packages are an extra, installed here only.
+SITE_STAMP := $(VENV)/.installed-site
+$(SITE_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e ".[site]"
+	@touch $@
+
+site: $(STAMP) $(SITE_STAMP)
+	$(PY) site/build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

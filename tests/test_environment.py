@@ -22,7 +22,8 @@ def _split(requirement: str) -> tuple[str, str]:
 
 def pyproject_requirements() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    reqs = list(data["project"]["dependencies"]) + list(data["project"]["optional-dependencies"]["test"])
+    extras = data["project"]["optional-dependencies"]
+    reqs = list(data["project"]["dependencies"]) + list(extras["test"]) + list(extras.get("site", []))
     return dict(_split(r) for r in reqs)
 
 
