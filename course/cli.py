@@ -4,14 +4,19 @@ Commands (run from the repository root):
 
   execute NB...        run notebooks in a fresh kernel and store their outputs (nbval reference)
   release              regenerate exercises/ from solutions/;  --check: fail if stale or leaking
+  check NOTEBOOK       run a notebook's visible tests in a fresh kernel (for students, before handing in)
   grade SUB... [DIR]   grade submissions with the hidden tests; --csv PATH, --jobs N, --sandbox,
-                       --manual SCORES.csv (hand-given scores of written answers)
+                       --manual SCORES.csv (hand-given scores of written answers), --feedback DIR,
+                       --canvas PATH [--roster CSV], --shard K/N (one slice, for a cluster)
+  merge REPORT...      join the reports of --shard runs into one gradebook and report (--csv PATH)
+  stats REPORT         what the class got right and wrong, per exercise, from a JSON report
   list                 the syllabus: lectures, status, exercises and points
   gpu-size [NB...]     run lectures 5 and 6 in their GPU configuration (COURSE_SIZE=gpu), on copies
   hosted [--check]     write the install cell and GPU metadata of lectures 5 and 6 (hosted notebooks)
 
-Exit status: 0 on success (for grade: grading ran, whatever the scores), 1 when release --check
-finds a problem or release refuses to overwrite an edited file, 2 on a user error, 130 when
+Exit status: 0 on success (for grade: grading ran, whatever the scores; for check: every visible
+test passed), 1 when release --check finds a problem, release refuses to overwrite an edited file,
+or check finds a visible test failing, 2 on a user error or when no kernel can start, 130 when
 grading was interrupted (what finished is saved; the same command resumes).
 """
 
@@ -73,22 +78,47 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _canvas_options(args: argparse.Namespace):
+    """The roster and assignment titles of --canvas (read before grading, so a bad file fails first)."""
+    from course.grading import export
+
+    if not args.canvas:
+        if args.roster or args.canvas_assignment:
+            raise _UserError(f"course {args.command}: error: --roster and --canvas-assignment need --canvas PATH")
+        return None, None
+    roster = export.read_roster(args.roster) if args.roster else None
+    return roster, export.parse_titles(args.canvas_assignment or [])
+
+
+def _write_canvas(args: argparse.Namespace, results, roster, titles) -> None:
+    from course.grading import export
+
+    info = export.write_canvas(results, args.canvas, roster, titles)
+    for line in export.describe_export(info, args.canvas):
+        print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from course import grade
+    from course import grading
 
     for name in ("cell_timeout", "timeout"):
         if getattr(args, name) <= 0:
             raise _UserError(f"course grade: error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    jobs = args.jobs if args.jobs is not None else grade.default_jobs()
+    jobs = args.jobs if args.jobs is not None else grading.default_jobs()
     if jobs < 1:
         raise _UserError(f"course grade: error: --jobs must be at least 1, got {jobs}")
+    shard = grading.parse_shard(args.shard) if args.shard else None
     report = args.report or (str(Path(args.csv).with_suffix(".json")) if args.csv else None)
-    manual = grade.read_manual_scores(args.manual) if args.manual else None
+    if shard and not report:
+        raise _UserError("course grade: error: --shard needs --report PATH (or --csv PATH): each shard writes its own "
+                         "report for `course merge`")
+    manual = grading.read_manual_scores(args.manual) if args.manual else None
+    roster, titles = _canvas_options(args)
     progress = None if args.json or args.quiet else sys.stderr
     try:
-        results = grade.grade_paths(
+        results = grading.grade_paths(
             args.submissions,
             solutions_dir=args.solutions,
             solution=args.solution,
@@ -103,18 +133,82 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             force=args.force,
             manual=manual,
             manual_source=Path(args.manual).name if args.manual else "hand-given",
+            shard=shard,
+            feedback=args.feedback,
         )
     except KeyboardInterrupt:
         saved = f"; what finished is saved in {' and '.join(p for p in (args.csv, report) if p)}" if report else ""
         print(f"\ncourse grade: interrupted{saved}; run the same command again to grade the rest", file=sys.stderr)
         return 130
+    except grading.KernelStartError as exc:
+        raise _UserError(f"course grade: error: {exc}") from None
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
-        print(grade.format_table(results))
+        print(grading.format_table(results))
         if args.csv:
             print(f"gradebook written to {args.csv} (full report: {report})")
+        if shard:
+            print(f"shard {shard[0]}/{shard[1]}: {len(results)} submission(s); join the shards' reports with "
+                  f"`python -m course merge REPORT... --csv gradebook.csv`")
+        if args.feedback:
+            print(f"feedback pages written to {args.feedback}/ (one per submission)")
+    if args.canvas:
+        _write_canvas(args, results, roster, titles)
     return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from course import grading
+
+    roster, titles = _canvas_options(args)
+    results = grading.merge_reports(args.reports, partial=args.partial)
+    report = args.report or str(Path(args.csv).with_suffix(".json"))
+    if any(Path(report).resolve() == Path(p).resolve() for p in args.reports):
+        raise _UserError(f"course merge: error: the merged report would overwrite {report}, one of the shards' "
+                         "reports; pass --report PATH")
+    grading.write_csv(results, args.csv)
+    grading.write_report(results, report)
+    if args.feedback:
+        pages = grading.FeedbackWriter(Path(args.feedback))
+        for r in results:
+            pages.write(r)
+    print(f"merged {len(args.reports)} report(s), {len(results)} submission(s): gradebook {args.csv}, report {report}"
+          + (f", feedback pages in {args.feedback}/" if args.feedback else ""))
+    if args.canvas:
+        _write_canvas(args, results, roster, titles)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from course import grading
+
+    if args.top < 1:
+        raise _UserError(f"course stats: error: --top must be at least 1, got {args.top}")
+    results = grading.read_report(args.report)
+    if not results:
+        raise _UserError(f"course stats: error: {args.report} holds no submission")
+    print(grading.format_stats(results, top=args.top), end="")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from course import check
+
+    for name in ("cell_timeout", "timeout"):
+        if getattr(args, name) <= 0:
+            raise _UserError(f"course check: error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    try:
+        report = check.check_notebook(args.notebook, cell_timeout=args.cell_timeout, total_timeout=args.timeout)
+    except check.KernelStartError as exc:
+        raise _UserError(f"course check: error: {exc}") from None
+    except KeyboardInterrupt:
+        print("\ncourse check: interrupted", file=sys.stderr)
+        return 130
+    print(check.format_check(report))
+    return 0 if report.ok else 1
 
 
 def _cmd_gpu_size(args: argparse.Namespace) -> int:
@@ -144,6 +238,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     print(format_syllabus(load_syllabus(), root=args.root))
     return 0
+
+
+def _add_canvas_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--canvas", metavar="PATH", help="also write the gradebook as a CSV that Canvas imports (Grades > "
+                   "Import): one row per student, one column per notebook")
+    p.add_argument("--roster", metavar="CSV", help="students for --canvas: a gradebook exported from Canvas (or a CSV "
+                   "with Student, ID, SIS User ID, SIS Login ID, Section); a submission's student comes from its name")
+    p.add_argument("--canvas-assignment", metavar="STEM=TITLE", action="append",
+                   help="the Canvas assignment of a notebook, e.g. 01_linear_regression='Lecture 1 exercises (12345)' "
+                   "(12345: its id in Canvas); default 'Lecture N exercises'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,7 +287,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manual", metavar="SCORES.csv", help="merge hand-given scores of written answers (a CSV with a "
                    "submission column and one column per written answer's grade id) into the gradebook")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--feedback", metavar="DIR", help="write one HTML feedback page per submission into DIR (for the "
+                   "students: points, failed tests with their message and visible part; never hidden tests or solutions)")
+    p.add_argument("--shard", metavar="K/N", help="grade only the K-th of N slices of the submissions (K from 1; the "
+                   "same slices on every machine), for a job array; join the shards with `course merge`")
+    _add_canvas_options(p)
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("check", help="run a notebook's visible tests in a fresh kernel, before handing it in")
+    p.add_argument("notebook", help="your exercise notebook (it is copied, never changed)")
+    p.add_argument("--cell-timeout", type=float, default=600.0, help="seconds per cell (default 600)")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole notebook (default 1800)")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("merge", help="join the JSON reports of `grade --shard` runs into one gradebook and report")
+    p.add_argument("reports", nargs="+", metavar="REPORT.json", help="the shards' reports")
+    p.add_argument("--csv", metavar="PATH", required=True, help="the merged gradebook")
+    p.add_argument("--report", metavar="PATH", help="the merged JSON report (default: next to --csv, with .json)")
+    p.add_argument("--partial", action="store_true", help="merge even when a shard is missing")
+    p.add_argument("--feedback", metavar="DIR", help="also write the feedback pages of every submission into DIR")
+    _add_canvas_options(p)
+    p.set_defaults(func=_cmd_merge)
+
+    p = sub.add_parser("stats", help="per exercise: mean, full marks, the most common failures, what did not run")
+    p.add_argument("report", metavar="REPORT.json", help="a report of course grade (--report, or next to --csv)")
+    p.add_argument("--top", type=int, default=3, help="failure messages shown per exercise (default 3)")
+    p.set_defaults(func=_cmd_stats)
 
     p = sub.add_parser("gpu-size", help="run lectures 5 and 6 at GPU size (float32) on copies, on any backend")
     p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 5 and 6)")
@@ -219,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     previous = None
-    if args.command == "grade" and threading.current_thread() is threading.main_thread():
+    if args.command in ("grade", "check") and threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)

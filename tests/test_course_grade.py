@@ -2,7 +2,8 @@
 
 The crafted submissions live in tests/data/course/submissions/ (one per case, named after it).
 One folder run grades them all, plus the solution and the untouched released exercise, in the
-same run: each case's test then reads its row, which also shows the cases do not affect each other.
+same run, writing feedback pages too: each case's test then reads its row (and its page), which
+also shows the cases do not affect each other. ``course stats`` reads the same run's report.
 """
 
 import csv
@@ -15,10 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import grade
+from course import grading as grade
+from course.grading import build
 from course import notebooks as nbk
 from course.cli import main
 from course.release import release_notebook
+from feedback_leaks import leaks, secret_lines
 
 DATA = Path(__file__).parent / "data" / "course"
 SOLUTIONS = DATA / "solutions"
@@ -46,6 +49,7 @@ def folder_run(tmp_path_factory):
     (folder / "untouched_01_tiny.ipynb").write_text(nbk.dumps(released), encoding="utf-8")
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*.ipynb")}
     gradebook = folder.parent / "gradebook.csv"
+    feedback = folder.parent / "feedback"
     import contextlib
     import io
 
@@ -53,12 +57,13 @@ def folder_run(tmp_path_factory):
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(out):
         status = main(["grade", str(folder), "--solutions", str(SOLUTIONS), *_limits(), "--jobs", "1", "--json",
-                       "--csv", str(gradebook)])
+                       "--csv", str(gradebook), "--feedback", str(feedback)])
     wall = time.perf_counter() - t0
     report = json.loads(out.getvalue())
     return {
         "status": status, "report": report, "by_name": {r["submission"]: r for r in report},
-        "folder": folder, "before": before, "csv": gradebook, "wall": wall,
+        "folder": folder, "before": before, "csv": gradebook, "wall": wall, "feedback": feedback,
+        "json": gradebook.with_suffix(".json"),
     }
 
 
@@ -81,7 +86,7 @@ def test_folder_run_exits_zero_and_grades_everything(folder_run):
         assert r["max_total"] == sum(FULL.values()) + 1
         assert r["seconds"] < TOTAL_TIMEOUT + 30, r["submission"]  # each within its time limit
         for e in r["exercises"]:
-            assert set(e) == {"grade_id", "points", "max_points", "status", "reason"}
+            assert set(e) == {"grade_id", "points", "max_points", "status", "reason", "message", "line", "hidden"}
             if e["grade_id"] == "ex3_written":
                 assert e["status"] in ("pending", "not answered", "invalid"), e
                 continue
@@ -176,6 +181,20 @@ def test_megabytes_of_output_are_truncated(folder_run):
 
 
 @pytest.mark.slow
+def test_a_failure_records_its_message_and_line(folder_run):
+    """The report holds, per test cell, the full message and where in the cell it failed (visible or hidden)."""
+    _, ex = _row(folder_run, "edited_01_tiny.ipynb")
+    e = ex["ex1_tests"]
+    assert (e["line"], e["hidden"]) == (1, False)  # the visible assert_allclose
+    assert "Mismatched elements" in e["message"] and e["reason"].startswith("AssertionError: Not equal")
+    r, ex = _row(folder_run, "hidden_01_tiny.ipynb")  # right for 2-vectors: the visible test passes
+    assert _points(ex) == {"ex1_tests": 0, "ex2_tests": 3, "ex3_tests": 1}
+    assert (ex["ex1_tests"]["line"], ex["ex1_tests"]["hidden"]) == (5, True)
+    _, ex = _row(folder_run, "untouched_01_tiny.ipynb")
+    assert ex["ex2_tests"]["message"].startswith("NotImplementedError") and ex["ex2_tests"]["hidden"] is False
+
+
+@pytest.mark.slow
 def test_invalid_json_scores_zero_with_a_reason(folder_run):
     r, ex = _row(folder_run, "invalid_01_tiny.ipynb")
     assert r["total"] == 0
@@ -213,9 +232,52 @@ def test_csv_gradebook_matches_the_report(folder_run):
 
 
 @pytest.mark.slow
+def test_feedback_pages_show_points_and_failures_and_no_secret(folder_run):
+    pages = {p.relative_to(folder_run["feedback"]).as_posix(): p.read_text() for p in folder_run["feedback"].rglob("*.html")}
+    assert set(pages) == {n.replace(".ipynb", ".html") for n in folder_run["by_name"]}  # one per submission, bob/ too
+    secrets = secret_lines(nbformat.read(SOLUTION, as_version=4))
+    assert len(secrets) >= 8
+    for name, page in pages.items():
+        assert not leaks(page, secrets), (name, leaks(page, secrets))
+    sol = pages["solution_01_tiny.html"]
+    assert "Total: 6 / 7 points (1 still to be graded by hand)" in sol and sol.count("passed (visible and hidden tests)") == 3
+    edited = pages["edited_01_tiny.html"]
+    assert "Mismatched elements: 1 / 1" in edited and "It failed at line 1 of the test cell" in edited
+    assert '<span class="bad"><span class="num">1</span>assert_allclose(square_norm(np.array([3.0, 4.0])), 25.0)' in edited
+    hidden = pages["hidden_01_tiny.html"]
+    assert "The failure is in the hidden tests" in hidden and 'class="bad"' not in hidden and "line 5" not in hidden
+    untouched = pages["untouched_01_tiny.html"]
+    assert untouched.count("not answered (the answer cell still raises NotImplementedError)") == 6  # table and sections
+    assert "The answer was left as released, so it scores 0." in untouched
+    assert "no sandbox" not in "".join(pages.values())  # notes for the instructor stay out
+    raises = pages["raises_01_tiny.html"]
+    assert "ZeroDivisionError: division by zero" in raises  # the student's own cells
+
+
+@pytest.mark.slow
+def test_class_statistics_from_the_report(folder_run, capsys):
+    capsys.readouterr()
+    assert main(["stats", str(folder_run["json"]), "--top", "10"]) == 0
+    out = capsys.readouterr().out
+    n = len(folder_run["report"])
+    assert out.startswith(f"01_tiny: {n} submission(s)\n")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ex")}
+    scores = [r_ex["points"] for r in folder_run["report"] for r_ex in r["exercises"] if r_ex["grade_id"] == "ex1_tests"]
+    assert f"{sum(scores) / n:.2f}" in rows["ex1_tests"] and f"{scores.count(2)}/{n}" in rows["ex1_tests"]
+    assert "pending (graded by hand)" in rows["ex3_written"]
+    assert re.search(r"\d+ x  NotImplementedError \[visible tests, line 1\]", out)  # the untouched one, normalised
+    assert "AssertionError: Not equal to tolerance rtol=#, atol=# [hidden tests, line 5]" in out
+    failed_to_run = out.split("failed to run")[1]
+    for name in ("invalid_01_tiny.ipynb", "loop_01_tiny.ipynb", "crash_01_tiny.ipynb", "osexit_01_tiny.ipynb"):
+        assert name in failed_to_run
+    for name in ("solution_01_tiny.ipynb", "edited_01_tiny.ipynb", "hidden_01_tiny.ipynb", "untouched_01_tiny.ipynb"):
+        assert name not in failed_to_run
+
+
+@pytest.mark.slow
 def test_without_the_guard_the_patched_submission_would_cheat(monkeypatch):
     """The attack in patched_01_tiny.ipynb works when the guard is off: the guard is what stops it."""
-    monkeypatch.setattr(grade, "_prologue", lambda solution, tests: "pass")
+    monkeypatch.setattr(build, "prologue", lambda solution, tests: "pass")
     r = grade.grade_notebook(SUBMISSIONS / "patched_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
     assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
 

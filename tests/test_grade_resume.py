@@ -1,5 +1,6 @@
 """A whole class: ``--jobs``, a gradebook written as each submission finishes, Ctrl-C and resume,
-only changed files graded again, hand-given scores merged, the progress line."""
+only changed files graded again, hand-given scores merged, the progress line, and the class cut
+into shards graded by separate processes (as a cluster's job array would) then merged."""
 
 import csv
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import grade
+from course import grading as grade
 from course import notebooks as nbk
 from course.cli import main
 from course.release import release_notebook
@@ -165,6 +166,33 @@ def test_hand_given_scores_are_merged_and_kept(serial, tmp_path, capsys):
     scores.write_text("submission,ex3_written\nann_01_tiny.ipynb,good\n")
     assert main(["grade", *base, "--manual", str(scores)]) == 2
     assert "line 2, column 'ex3_written': expected a number of points, got 'good'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_shards_in_two_processes_merge_to_the_serial_gradebook(serial, tmp_path):
+    """``--shard 1/2`` and ``--shard 2/2`` run at once, as two tasks of a job array would; ``course merge``
+    joins their reports into the serial run's gradebook and report."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    base = [sys.executable, "-m", "course", "grade", str(serial["folder"]), "--solutions", str(SOLUTIONS),
+            "--cell-timeout", "20", "--timeout", "60", "--jobs", "1", "-q"]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([*base, "--shard", f"{k}/2", "--report", str(tmp_path / f"shard{k}.json")], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    wall = time.perf_counter() - t0
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    shards = [json.loads((tmp_path / f"shard{k}.json").read_text()) for k in (1, 2)]
+    assert sorted(len(s) for s in shards) == [2, 3]  # 5 submissions, every other one
+    assert not {r["submission"] for r in shards[0]} & {r["submission"] for r in shards[1]}
+    assert "shard 1/2: 3 submission(s)" in outs[0][0]
+    merged = tmp_path / "gradebook.csv"
+    done = subprocess.run([sys.executable, "-m", "course", "merge", str(tmp_path / "shard2.json"), str(tmp_path / "shard1.json"),
+                           "--csv", str(merged)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert merged.read_text() == serial["csv"].read_text()
+    assert _report(merged.with_suffix(".json")) == _report(serial["json"])
+    print(f"| tiny class of {len(_rows(merged))} | serial, --jobs 1: {serial['wall']:.1f} s | "
+          f"2 shards in 2 processes (--jobs 1 each): {wall:.1f} s |")
 
 
 def test_progress_line_and_default_jobs():

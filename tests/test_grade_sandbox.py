@@ -8,19 +8,30 @@ route finds nothing and the submission scores zero; with ``--sandbox off`` the r
 the sandbox closes do find the answers (so the attacks are real). A last submission tries to
 write to the solution, the other submissions, the library and the home folder.
 
-Without ``bwrap`` these tests skip: ``apt-get install bubblewrap``.
+The sandbox also works when the course's environment is reached through a symbolic link
+(``.venv -> /elsewhere/.venv``, as on clusters with shared software trees), and when no kernel can
+start at all, in the sandbox or not, ``course grade`` grades nobody: one line says why and what
+to do, and it exits 2.
+
+Without ``bwrap`` the sandbox tests skip: ``apt-get install bubblewrap``.
 """
 
 import contextlib
+import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course import grade
+from course import grading as grade
+from course.grading import run as grading_run
+from course.grading import sandbox
 from course import notebooks as nbk
 from course.cli import main
 from course.release import release_notebook
@@ -251,7 +262,7 @@ def test_without_the_sandbox_the_attacks_are_real(classroom, monkeypatch):
 
 
 def test_require_without_bwrap_is_a_user_error(monkeypatch, capsys, tmp_path):
-    monkeypatch.setitem(grade._BWRAP_PROBE, "result", "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
+    monkeypatch.setitem(sandbox._BWRAP_PROBE, "result", "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
     sub = tmp_path / "01_tiny.ipynb"
     shutil.copy(SOLUTION, sub)
     assert main(["grade", str(sub), "--solutions", str(SOLUTION.parent), "--sandbox", "require"]) == 2
@@ -264,7 +275,7 @@ def test_require_without_bwrap_is_a_user_error(monkeypatch, capsys, tmp_path):
 def test_sandbox_command_hides_the_checkout_and_keeps_the_library(tmp_path):
     run_dir, work = tmp_path / "run", tmp_path / "run" / "work"
     args = grade.sandbox_prefix(run_dir, work, {"HOME": "/x"}, [tmp_path / "solutions"])
-    checkout = str(Path(grade.__file__).resolve().parents[1])
+    checkout = str(Path(grade.__file__).resolve().parents[2])
     pairs = list(zip(args, args[1:], args[2:]))
     bound = [src for flag, src, _ in pairs if flag in ("--bind", "--ro-bind", "--ro-bind-try")]
     # An allowlist: neither the root nor the checkout (nor anything above it) is bound, so no copy
@@ -278,3 +289,75 @@ def test_sandbox_command_hides_the_checkout_and_keeps_the_library(tmp_path):
     for flag in ("--unshare-pid", "--unshare-net", "--clearenv", "--die-with-parent"):
         assert flag in args
     assert args[-1] == "--"
+
+
+@pytest.mark.slow
+@NEEDS_BWRAP
+def test_an_environment_reached_through_a_symlink_grades_in_the_sandbox(tmp_path):
+    """``checkout/.venv -> the real environment``: the grader started through the link grades as usual."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".venv").symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    python = checkout / ".venv" / "bin" / Path(sys.executable).name
+    sub = tmp_path / "subs" / "ann_01_tiny.ipynb"
+    sub.parent.mkdir()
+    shutil.copy(SOLUTION, sub)
+    proc = subprocess.run([str(python), "-m", "course", "grade", str(sub), "--solutions", str(SOLUTION.parent),
+                           "--sandbox", "require", "--cell-timeout", "20", "--timeout", "60", "--json"],
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stderr
+    (r,) = json.loads(proc.stdout)
+    assert (r["total"], r["sandbox"]) == (6, "bwrap"), r["notes"]
+
+
+def _class_of_two(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ("ann_01_tiny.ipynb", "ben_01_tiny.ipynb"):
+        shutil.copy(SOLUTION, folder / name)
+    return folder
+
+
+def _grade_expecting_exit_2(folder, tmp_path, capsys, *extra):
+    gradebook = tmp_path / "gradebook.csv"
+    capsys.readouterr()
+    status = main(["grade", str(folder), "--solutions", str(SOLUTION.parent), "--cell-timeout", "20", "--timeout", "60",
+                   "--csv", str(gradebook), "-q", *extra])
+    out, err = capsys.readouterr()
+    assert status == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert list(csv.DictReader(gradebook.open())) == []  # nobody was graded, not even with zeros
+    return err
+
+
+@pytest.mark.slow
+def test_when_no_kernel_can_start_nobody_is_graded(monkeypatch, tmp_path, capsys):
+    """A kernel that dies before it starts (here: a broken Python home) stops grading with exit 2."""
+    clean = grading_run.kernel_env
+    monkeypatch.setattr(grading_run, "kernel_env", lambda run_dir: {**clean(run_dir), "PYTHONHOME": "/nonexistent"})
+    err = _grade_expecting_exit_2(_class_of_two(tmp_path), tmp_path, capsys, "--sandbox", "off")
+    assert "course grade: error: no kernel could start, so nothing was graded" in err
+    assert "ipykernel_launcher --help" in err and "run the same command again" in err
+
+
+@pytest.mark.slow
+@NEEDS_BWRAP
+def test_when_the_sandbox_hides_the_environment_nobody_is_graded(monkeypatch, tmp_path, capsys):
+    """What a symlinked environment did before the fix: the kernel starts outside the sandbox but not in it."""
+    monkeypatch.setattr(sandbox, "_visible_paths", lambda: [])  # the environment is not bound inside
+    monkeypatch.setattr(sandbox, "_symlinks", lambda: [])
+    err = _grade_expecting_exit_2(_class_of_two(tmp_path), tmp_path, capsys, "--sandbox", "require")
+    assert "no kernel could start inside the sandbox, so nothing was graded" in err
+    assert "although one starts without it" in err and "--sandbox off" in err
+
+
+@NEEDS_BWRAP
+def test_links_on_the_way_to_the_environment_are_made_inside(monkeypatch, tmp_path):
+    link = tmp_path / "venv-link"
+    link.symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    monkeypatch.setattr(sys, "prefix", str(link))
+    assert (link, str(Path(link).resolve())) in sandbox._symlinks()
+    args = sandbox.sandbox_prefix(tmp_path / "run", tmp_path / "run" / "work", {}, [])
+    triples = list(zip(args, args[1:], args[2:]))
+    assert ("--symlink", str(Path(sys.prefix).resolve()), str(link)) in triples
+    assert ("--ro-bind", str(link.resolve()), str(link.resolve())) in triples

@@ -1,6 +1,6 @@
 """Run one graded notebook in a kernel and record each code cell's fate (a grader subprocess).
 
-Usage (by :mod:`course.grade` only): ``python -m course._grade_worker JOB.json``. The job names
+Usage (by :mod:`course.grading.run` only): ``python -m course.grading.worker JOB.json``. The job names
 the notebook to run (already built by the grader), the kernel's working directory, environment,
 sandbox command line (``bwrap ...``, prefixed to the kernel's command) and connection folder
 (kernels talk over Unix sockets there, so a kernel without a network still reaches this process),
@@ -8,10 +8,12 @@ the limits, and two files this process writes: the results (rewritten after ever
 has to kill this process still gets what finished) and the process groups of the kernels it
 started (so the parent can kill those too).
 
-Each code cell ends ``ok``, ``error`` (with the exception's name and message), ``timeout``,
+Each code cell ends ``ok``, ``error`` (with the exception's name, message, and the line of the cell
+where it was raised), ``timeout``,
 ``dead`` (the kernel died) or ``not run`` (with the reason). After a timeout or a kernel death the
 kernel is replaced by a fresh one, the cells that had finished (tests excepted) are replayed
-without recording, and execution goes on with the next cell.
+without recording, and execution goes on with the next cell. When the very first kernel cannot
+start, the results say so (``kernel_start_failed``), so the grader can stop instead of scoring.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -68,6 +71,27 @@ class _CappedClient(NotebookClient):
         return None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_FRAME = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d+\]|<ipython-input-[\d-]+[^>]*>),? (?:line )?(\d+)")
+
+
+def error_line(traceback: list) -> int | None:
+    """The line of the running cell where an error was raised, from IPython's traceback (``Cell In[3], line 2``).
+
+    The first cell frame is the cell that ran (an error inside a function defined in another cell
+    shows that cell's frame after it).
+    """
+    for entry in traceback or []:
+        match = _CELL_FRAME.search(_ANSI.sub("", str(entry)))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+class _TotalLimit(Exception):
+    """The total time limit ran out (not a kernel's own timeout)."""
+
+
 def _seconds(x: float) -> int:
     """nbclient wants whole seconds: round up, at least 1."""
     return max(1, int(-(-x // 1)))
@@ -96,6 +120,7 @@ def run(job: dict) -> dict:
     kernel_env = job.get("kernel_env") or dict(os.environ)
     conn_dir = Path(job["conn_dir"]) if job.get("conn_dir") else None
     kernel_count = 0
+    started = False  # has any kernel of this run started?
     code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     state = {"cells": {}, "restarts": 0, "events": [], "seconds": 0.0, "finished": False}
 
@@ -139,6 +164,7 @@ def run(job: dict) -> dict:
         restart_reason = None
         try:
             with client.setup_kernel(env=dict(kernel_env)):
+                started = True
                 prov = getattr(client.km, "provisioner", None)
                 pgid = getattr(prov, "pgid", None) or getattr(prov, "pid", None)
                 if pgid:
@@ -148,14 +174,14 @@ def run(job: dict) -> dict:
                     for k in list(done):
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
-                            raise TimeoutError("total")
+                            raise _TotalLimit
                         client.timeout = _seconds(min(cell_timeout, remaining))
                         client.execute_cell(copy.deepcopy(nb.cells[k]), k)
                 while pos < len(code):
                     k = code[pos]
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise TimeoutError("total")
+                        raise _TotalLimit
                     limit = _seconds(min(cell_timeout, remaining))
                     client.timeout = limit
                     client.last_reply = None
@@ -180,6 +206,9 @@ def run(job: dict) -> dict:
                     if k in client.truncated:
                         info["truncated"] = True
                     if content.get("status") == "error":
+                        line = error_line(content.get("traceback", []))
+                        if line is not None:
+                            info["line"] = line
                         record(k, "error", ename=str(content.get("ename", "Error")),
                                evalue=str(content.get("evalue", ""))[:500], **info)
                     elif content.get("status") == "aborted":
@@ -189,14 +218,19 @@ def run(job: dict) -> dict:
                     if k not in tests:
                         done.append(k)
                     pos += 1
-        except TimeoutError:
+        except _TotalLimit:
             not_run(pos, f"total time limit of {total_timeout:.0f} s reached")
             break
         except (CellTimeoutError, DeadKernelError) as exc:  # during the replay
+            if isinstance(exc, CellTimeoutError) and time.monotonic() >= deadline - 1:  # cut by the total limit
+                not_run(pos, f"total time limit of {total_timeout:.0f} s reached")
+                break
             state["events"].append(f"the fresh kernel could not replay the earlier cells: {type(exc).__name__}")
             not_run(pos, "the kernel could not be restored after an earlier failure")
             break
         except Exception as exc:  # kernel failed to start, zmq trouble, ...
+            if not started:
+                state["kernel_start_failed"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             state["events"].append(f"kernel error: {type(exc).__name__}: {str(exc)[:200]}")
             not_run(pos, f"kernel error ({type(exc).__name__})")
             break
