@@ -138,6 +138,10 @@ def lab(tmp_path_factory):
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
                 "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         env[var] = str(tmp / var.lower())
+    # As `make lab` does (`jupyter labextension disable @jupyter/nbgrader`): students see no nbgrader menu.
+    (tmp / "jupyter_config_dir" / "labconfig").mkdir(parents=True)
+    (tmp / "jupyter_config_dir" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyter/nbgrader": True}}))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "server.log"
     cmd = [
@@ -294,6 +298,11 @@ def test_start_page_opens_with_the_course_kernel_and_no_dialog(lab, page):
     assert "Jupyter news" not in page.locator("body").inner_text(), "the Jupyter news pop-up is shown"
     assert page.locator(".jp-NotebookPanel-toolbar .jp-KernelName").first.inner_text().strip() == "Python 3 (geometry of training)"
     assert not page.evaluate(PANEL_STATE, START_PAGE)["dirty"], "the start page opened marked modified"
+    chrome = page.locator(".lm-MenuBar").first.inner_text() + page.locator(".jp-NotebookPanel-toolbar").first.inner_text()
+    assert "Nbgrader" not in chrome and "Validate" not in chrome, f"nbgrader's menu or Validate button is shown: {chrome!r}"
+    assert page.get_by_text("Create Assignment").count() == 0, "nbgrader's Create Assignment panel is shown"
+    if os.environ.get("COURSE_UPDATE_SCREENSHOTS") == "1":  # the README's picture, retaken as a student sees the page
+        shutil.copy(ARTIFACTS / "start_page.png", ROOT / "docs" / "start_page.png")
 
     cells = _run_all(page, START_PAGE, timeout=120)
     errors = [(c["index"], c["errors"]) for c in cells if c["errors"]]
