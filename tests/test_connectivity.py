@@ -41,6 +41,31 @@ def test_classifier_loss_matches_log_softmax():
     np.testing.assert_allclose(cn.classifier_loss(apply)(w, (x, y)), ref, rtol=1e-12)
 
 
+def test_cross_entropy_keeps_relative_precision_at_tiny_losses():
+    # logits of a confident network: the true class wins by about 22, so each loss is tiny
+    k1, k2 = jax.random.split(jax.random.key(3))
+    y = jax.random.randint(k1, (50,), 0, 10)
+    logits = 3 * jax.random.normal(k2, (50, 10)) + jax.nn.one_hot(y, 10) * 22.0
+    L, Y = np.asarray(logits), np.asarray(y)
+    ref = np.array([np.log1p(sum(np.exp(L[i, k] - L[i, Y[i]]) for k in range(10) if k != Y[i]))
+                    for i in range(50)])                                    # float64, term by term
+    assert np.all((ref > 1e-12) & (ref < 1e-2)) and np.median(ref) < 1e-5
+    l32 = logits.astype(jnp.float32)
+    got = np.asarray(cn.cross_entropy(l32, y))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=2e-5)
+    # the textbook form in float32 loses the small number to cancellation
+    textbook32 = np.asarray(jax.nn.logsumexp(l32, axis=-1) - l32[jnp.arange(50), y])
+    assert np.max(np.abs(textbook32 / ref - 1)) > 1e-2
+    # and so do its gradients; this form's gradient keeps float32 accuracy
+    g64 = jax.grad(lambda z: jnp.sum(cn.cross_entropy(z, y)))(logits)
+    g32 = jax.grad(lambda z: jnp.sum(cn.cross_entropy(z, y)))(l32)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-12)
+    # large wrong margins do not overflow
+    big = jnp.array([[0.0, 200.0, -300.0]], dtype=jnp.float32)
+    np.testing.assert_allclose(cn.cross_entropy(big, jnp.array([0])), [200.0], rtol=1e-6)
+
+
 def test_evaluate_path_matches_a_loop():
     x, y = _data()
     ws = [_mlp([3, 5, 4], key=k)[0] for k in range(3)]
@@ -208,6 +233,13 @@ def test_prune_along_manifold_stays_on_the_level_set():
     np.testing.assert_allclose(loss(small), c, rtol=1e-8)
     # the naive deletion (without walking) changes the loss
     assert abs(loss(cn.remove_hidden_unit(w, 2)) - c) > 1e-3 * c
+    # the corrector's direction: the gradient without the unit's outgoing entries, at start and end
+    def masked_norm(v):
+        g = jax.grad(loss)(v)
+        return np.sqrt(sum(float(jnp.sum(a**2)) for a in jax.tree_util.tree_leaves(g)) - float(jnp.sum(g[1]["w"][2] ** 2)))
+    assert info.grad_norms.shape == (11,) and bool(jnp.all(info.grad_norms > 0))   # transversal all along
+    np.testing.assert_allclose(info.grad_norms[0], masked_norm(w), rtol=1e-8)
+    np.testing.assert_allclose(info.grad_norms[-1], masked_norm(w_end), rtol=1e-8)
 
 
 # ------------------------------------------------------------------ the plane

@@ -48,10 +48,32 @@ def test_path_metrics_draws_each_path_in_both_panels():
     np.testing.assert_allclose(a1.lines[0].get_ydata(), losses["line"])
     np.testing.assert_allclose(a2.lines[0].get_ydata(), 100 * errors["line"])  # percent
     assert a1.get_yscale() == "log"
+    assert a1.lines[0].get_color() != a1.lines[1].get_color()
     with pytest.raises(ValueError, match="same paths"):
         gp.plot_path_metrics(ts, losses, {"line": errors["line"]})
     with pytest.raises(ValueError, match="shape"):
         gp.plot_path_metrics(ts, {"line": np.ones(4)}, {"line": np.ones(4)})
+
+
+def test_one_colour_per_object_whatever_else_is_drawn():
+    # the lecture draws the line and the curve, then adds the aligned line: nothing changes colour
+    ts = np.linspace(0, 1, 3)
+    one = {"straight line": np.ones(3), "Bezier curve": np.ones(3)}
+    two = {"straight line": np.ones(3), "aligned straight line": np.ones(3), "Bezier curve": np.ones(3)}
+    colour = lambda fig: {ln.get_label(): ln.get_color() for ln in fig.axes[0].lines}
+    c1, c2 = colour(gp.plot_path_metrics(ts, one, one)), colour(gp.plot_path_metrics(ts, two, two))
+    assert c1["Bezier curve"] == c2["Bezier curve"] == gp.CONNECTIVITY_COLORS["Bezier curve"]
+    assert c1["straight line"] == c2["straight line"] == gp.CONNECTIVITY_COLORS["straight line"]
+    assert len(set(c2.values())) == 3
+    # the plane and the HVP plot use the same colours (the tangent is the curve's, u the line's)
+    ab = np.stack([ts, ts], 1)
+    ax = gp.plot_plane(ts, ts, np.ones((3, 3)) + ab[:, :1], paths={"straight line": ab, "Bezier curve": ab})
+    assert {ln.get_label(): ln.get_color() for ln in ax.lines if not ln.get_label().startswith("_")} == c1
+    ax = gp.plot_hvp_norms(ts, {"line direction u": np.ones(3), "tangent": np.ones(3), "detour direction v": np.ones(3)})
+    got = [ln.get_color() for ln in ax.lines]
+    assert got[:2] == [c1["straight line"], c1["Bezier curve"]] and got[2] not in got[:2]
+    # unknown names never take a listed object's colour, nor the colour kept for wrong decisions
+    assert gp.connectivity_color("something new") not in set(gp.CONNECTIVITY_COLORS.values()) | {gp.WRONG_COLOR}
 
 
 def test_plane_draws_log_contours_points_and_paths():
@@ -79,11 +101,25 @@ def test_spectrum_histogram_and_density():
     assert ax.get_yscale() == "log"
 
 
+def test_spectrum_reference_is_the_curve_given():
+    # the lecture compares SLQ with the exact eigenvalues smoothed the same way: that curve is drawn
+    g = np.linspace(-1, 3, 100)
+    ref, est = np.exp(-(g**2)), np.exp(-((g - 0.1) ** 2))
+    ax = gp.plot_spectrum(g, est, reference=ref)
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    np.testing.assert_allclose(lines["dense eigh, same smoothing"].get_ydata(), np.maximum(ref, 1e-12))
+    np.testing.assert_allclose(lines["SLQ density"].get_ydata(), np.maximum(est, 1e-12))
+    assert not ax.patches  # no histogram
+    with pytest.raises(ValueError, match="reference"):
+        gp.plot_spectrum(g, est, reference=ref[:-1])
+
+
 def test_near_zero_counts_match_a_manual_count():
     ev = np.array([1.0, -0.5, 1e-3, 1e-6, -1e-9, 0.0])
     r = np.array([1e-10, 1e-7, 1e-4, 1e-2, 0.6])
-    ax = gp.plot_near_zero_counts(ev, r, floor=1)
+    ax = gp.plot_near_zero_counts(ev, r, floor=1, floor_label="known null directions")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [np.sum(np.abs(ev) <= ri) for ri in r])
+    assert "known null directions: 1" in [t.get_text() for t in ax.get_legend().get_texts()]
     with pytest.raises(ValueError, match="positive"):
         gp.plot_near_zero_counts(ev, [0.0, 1.0])
 
@@ -91,10 +127,11 @@ def test_near_zero_counts_match_a_manual_count():
 def test_hvp_norms_and_digit_decisions():
     ax = gp.plot_hvp_norms([0.1, 0.5], {"tangent": [1e-4, 2e-4], "detour": [1e-3, 2e-3]})
     assert [ln.get_label() for ln in ax.lines] == ["tangent", "detour"]
-    fig = gp.plot_digit_decisions(np.zeros((3, 64)), [1, 2, 3], {"line": [1, 5, 3], "curve": [1, 2, 3]})
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["line: 1\ncurve: 1", "line: 5\ncurve: 2", "line: 3\ncurve: 3"]
-    colors = [ax.title.get_color() for ax in fig.axes]
-    assert colors[1] != colors[0] and colors[0] == colors[2]   # red only where a network is wrong
+    fig = gp.plot_digit_decisions(np.zeros((3, 64)), [1, 2, 3], {"line": [1, 5, 3], "curve": [1, 2, 7]})
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert texts == [["line: 1", "curve: 1"], ["line: 5", "curve: 2"], ["line: 3", "curve: 7"]]
+    colors = [[t.get_color() for t in ax.texts] for ax in fig.axes]
+    red = gp.WRONG_COLOR
+    assert colors == [["k", "k"], [red, "k"], ["k", red]]   # only the wrong network is red
     with pytest.raises(ValueError, match="images"):
         gp.plot_digit_decisions(np.zeros((3, 10)), [1, 2, 3], {})

@@ -53,7 +53,14 @@ def test_plot_path_state_marks_t_and_titles_digits(setup):
     ax = fig.axes[0]
     markers = [ln.get_xydata() for ln in ax.lines if ln.get_marker() == "o"]
     np.testing.assert_allclose(markers, [[[0.6, s["line_loss"]]], [[0.6, s["curve_loss"]]]])
-    assert [a.get_title() for a in fig.axes[1:]] == [f"line: {a}\ncurve: {b}" for a, b in zip(s["line_pred"], s["curve_pred"])]
+    assert [[t.get_text() for t in a.texts] for a in fig.axes[1:]] == [
+        [f"line: {a}", f"curve: {b}"] for a, b in zip(s["line_pred"], s["curve_pred"])]
+    # only the network that is wrong on an image is marked red
+    for a, lp, cp, yy in zip(fig.axes[1:], s["line_pred"], s["curve_pred"], np.asarray(y[:3])):
+        assert [t.get_color() for t in a.texts] == ["C3" if lp != yy else "k", "C3" if cp != yy else "k"]
+    # the line and the curve keep the colours they have in the lecture's other figures
+    assert [ln.get_color() for ln in ax.lines[:2]] == [gt.plotting.CONNECTIVITY_COLORS["straight line"],
+                                                       gt.plotting.CONNECTIVITY_COLORS["Bezier curve"]]
 
 
 def test_explorer_redraws_on_slider_change(setup):

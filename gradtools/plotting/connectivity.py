@@ -15,6 +15,12 @@ Every function draws on a matplotlib Axes (``ax=None`` makes a new figure) and r
 the multi-panel ones (:func:`plot_rashomon_quadratic`, :func:`plot_path_metrics`,
 :func:`plot_digit_decisions`), which return the Figure.
 
+One object keeps one colour in every figure of the lecture and in its explorer:
+:data:`CONNECTIVITY_COLORS` maps each named object (the straight line and its direction, the Bezier
+curve and its tangent, the aligned line, ...) to its colour, and :func:`connectivity_color` gives
+it (names not in the table get colours the table does not use). Red (``WRONG_COLOR``) is kept for
+wrong decisions.
+
 References:
     Lecture 5 of this course; T. Garipov et al., *Loss surfaces, mode connectivity, and fast
     ensembling of DNNs* (2018), https://arxiv.org/abs/1802.10026; L. Sagun et al., *Empirical
@@ -31,9 +37,13 @@ import numpy as np
 from jax.typing import ArrayLike
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib import patheffects
 from matplotlib.patches import Ellipse
 
 __all__ = [
+    "CONNECTIVITY_COLORS",
+    "WRONG_COLOR",
+    "connectivity_color",
     "plot_rashomon_quadratic",
     "plot_path_metrics",
     "plot_plane",
@@ -43,7 +53,41 @@ __all__ = [
     "plot_digit_decisions",
 ]
 
-_COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+#: The colour of each object drawn in lecture 5 and its explorer (one colour per object).
+CONNECTIVITY_COLORS: dict[str, str] = {
+    "straight line": "C0",
+    "line direction u": "C0",  # the straight line's direction: the line's colour
+    "Bezier curve": "C1",
+    "tangent": "C1",  # the curve's tangent: the curve's colour
+    "aligned straight line": "C2",
+    "detour direction v": "C4",
+    "random direction": "0.5",
+    "SLQ density": "C5",  # the Hessian spectrum at the curve's midpoint
+    "near-zero eigenvalues": "C5",  # the same spectrum, counted
+    "dense eigh, same smoothing": "k",
+    "Rashomon set": "C9",
+    "Hessian axis 1": "C6",
+    "Hessian axis 2": "C8",
+    "point": "k",
+}
+#: Wrong decisions (digit titles, the explorer).
+WRONG_COLOR = "C3"
+_SPARE = ("C7", "C6", "C8", "C5", "C9", "C4")
+
+
+def connectivity_color(name: str, taken: Sequence[str] = ()) -> str:
+    """The colour of a named object: :data:`CONNECTIVITY_COLORS` if listed, else a spare colour not in ``taken``.
+
+    Example:
+        >>> connectivity_color("Bezier curve"), connectivity_color("something else")
+        ('C1', 'C7')
+    """
+    if name in CONNECTIVITY_COLORS:
+        return CONNECTIVITY_COLORS[name]
+    for c in _SPARE:
+        if c not in taken:
+            return c
+    return _SPARE[0]
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
@@ -109,9 +153,9 @@ def plot_rashomon_quadratic(
     ring = U @ np.stack([semi[0] * np.cos(phi), semi[1] * np.sin(phi)])  # (2, 60)
     X = np.broadcast_to(ring[0], P.shape)
     Y = np.broadcast_to(ring[1], P.shape)
-    ax3.plot_surface(X, Y, Z, alpha=0.25, color=_COLORS[0], linewidth=0)
+    ax3.plot_surface(X, Y, Z, alpha=0.25, color=CONNECTIVITY_COLORS["Rashomon set"], linewidth=0)
     ax3.plot([0, 0], [0, 0], zlim, color="k", lw=2, label=r"manifold $L^{-1}(0)$: the $z$-axis")
-    ax3.scatter([point[0]], [point[1]], [point[2]], color=_COLORS[3], s=30, label=f"p = {tuple(float(v) for v in point)}")
+    ax3.scatter([point[0]], [point[1]], [point[2]], color=CONNECTIVITY_COLORS["point"], s=30, label=f"p = {tuple(float(v) for v in point)}")
     ax3.set_xlabel("x")
     ax3.set_ylabel("y")
     ax3.set_zlabel("z")
@@ -120,13 +164,14 @@ def plot_rashomon_quadratic(
 
     ax = fig.add_subplot(1, 2, 2)
     angle = float(np.degrees(np.arctan2(U[1, 0], U[0, 0])))
-    ax.add_patch(Ellipse((0, 0), 2 * semi[0], 2 * semi[1], angle=angle, alpha=0.3, color=_COLORS[0],
+    ax.add_patch(Ellipse((0, 0), 2 * semi[0], 2 * semi[1], angle=angle, alpha=0.3, color=CONNECTIVITY_COLORS["Rashomon set"],
                          label=rf"$L \leq {eps:g}$ at $z = {point[2]:g}$"))
     for i in range(2):
         d = semi[i] * U[:, i]
-        ax.annotate("", xy=d, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=_COLORS[1 + i], lw=2))
-        ax.plot([], [], color=_COLORS[1 + i], label=rf"$\lambda = {lam[i]:g}$: semi-axis $\sqrt{{2\varepsilon/\lambda}}$ = {semi[i]:.3g}")
-    ax.plot([0], [0], "o", color=_COLORS[3])
+        c = CONNECTIVITY_COLORS[f"Hessian axis {i + 1}"]
+        ax.annotate("", xy=d, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=c, lw=2))
+        ax.plot([], [], color=c, label=rf"$\lambda = {lam[i]:g}$: semi-axis $\sqrt{{2\varepsilon/\lambda}}$ = {semi[i]:.3g}")
+    ax.plot([0], [0], "o", color=CONNECTIVITY_COLORS["point"])
     r = 1.3 * semi.max()
     ax.set_xlim(-r, r)
     ax.set_ylim(-r, r)
@@ -149,6 +194,8 @@ def plot_path_metrics(
 ) -> Figure:
     """Loss (log scale) and error (in percent) against ``t`` for several paths, side by side.
 
+    Each path is drawn in its colour (:func:`connectivity_color`), the same in every call.
+
     Args:
         ts: the curve parameters, shape ``(K,)``.
         losses: path name -> losses, shape ``(K,)`` each.
@@ -167,8 +214,10 @@ def plot_path_metrics(
     if set(losses) != set(errors) or not losses:
         raise ValueError(f"losses and errors must name the same paths, got {sorted(losses)} and {sorted(errors)}.")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for i, name in enumerate(losses):
-        c = _COLORS[i % len(_COLORS)]
+    taken: list[str] = []
+    for name in losses:
+        c = connectivity_color(name, taken)
+        taken.append(c)
         a1.semilogy(ts, _vec(losses[name], f"losses[{name!r}]", len(ts)), "-o", ms=3, color=c, label=name)
         a2.plot(ts, 100 * _vec(errors[name], f"errors[{name!r}]", len(ts)), "-o", ms=3, color=c, label=name)
     a1.set_xlabel("t")
@@ -202,7 +251,8 @@ def plot_plane(
         a_grid, b_grid: 1-D grids of the two coordinates.
         values: positive values, shape ``(len(b_grid), len(a_grid))``.
         points: name -> ``(2,)`` coordinates, drawn as labelled markers.
-        paths: name -> ``(K, 2)`` coordinates, drawn as lines.
+        paths: name -> ``(K, 2)`` coordinates, drawn as lines in their colours
+            (:func:`connectivity_color`), outlined in white so that they show on the contours.
         ax: Axes to draw on.
         levels: number of contour levels.
         label: the colorbar's label.
@@ -226,17 +276,21 @@ def plot_plane(
     ax = _new_ax(ax, (6.0, 4.6))
     cs = ax.contourf(a, b, np.log10(v), levels=levels, cmap="viridis")
     ax.figure.colorbar(cs, ax=ax, label=label)
+    taken: list[str] = []
     for i, (name, p) in enumerate((paths or {}).items()):
         p = np.asarray(p, dtype=float)
         if p.ndim != 2 or p.shape[1] != 2:
             raise ValueError(f"paths[{name!r}] must have shape (K, 2), got {p.shape}.")
-        ax.plot(p[:, 0], p[:, 1], ["--", "-", ":"][i % 3], color="w", lw=2, label=name)
+        c = connectivity_color(name, taken)
+        taken.append(c)
+        ax.plot(p[:, 0], p[:, 1], ["--", "-", ":"][i % 3], color=c, lw=2.2, label=name,
+                path_effects=[patheffects.Stroke(linewidth=4, foreground="w"), patheffects.Normal()])
     for name, p in (points or {}).items():
         p = _vec(p, f"points[{name!r}]", 2)
         ax.plot(p[0], p[1], "o", color="w", mec="k")
         ax.text(p[0], p[1], name, color="w", fontsize=11, ha="left", va="bottom")
     if paths:
-        ax.legend(loc="lower left", fontsize=8, facecolor="0.5", labelcolor="w")
+        ax.legend(loc="lower left", fontsize=8)
     ax.set_aspect("equal")
     ax.set_xlabel(r"$a$ (along $w_1 - w_0$)")
     ax.set_ylabel(r"$b$ (towards $\theta$)")
@@ -248,14 +302,21 @@ def plot_spectrum(
     density: ArrayLike,
     eigvals: ArrayLike | None = None,
     *,
+    reference: ArrayLike | None = None,
     ax: Axes | None = None,
     bins: int = 80,
 ) -> Axes:
-    """A spectral density estimate (line) over a histogram of exact eigenvalues (bars), log y axis.
+    """A spectral density estimate (line), optionally over a reference density or a histogram, log y axis.
+
+    To compare an estimate with the exact eigenvalues, pass ``reference``: the exact eigenvalues
+    smoothed exactly as the estimate is (the curve a check compares with), drawn as a dashed line
+    on the same grid. ``eigvals`` draws a histogram of raw eigenvalues instead (a different
+    object: its bars depend on the bins, not on the smoothing).
 
     Args:
         grid, density: the estimate, e.g. from :func:`gradtools.slq_density`, shapes ``(G,)``.
-        eigvals: exact eigenvalues (``jnp.linalg.eigvalsh`` of the dense matrix), optional.
+        eigvals: exact eigenvalues for a histogram, optional.
+        reference: a density on ``grid`` to compare with, shape ``(G,)``, optional.
         ax: Axes to draw on.
         bins: histogram bins.
 
@@ -265,9 +326,9 @@ def plot_spectrum(
     Example:
         >>> import numpy as np
         >>> g = np.linspace(-1, 2, 50)
-        >>> ax = plot_spectrum(g, np.exp(-g**2), eigvals=np.zeros(4))
+        >>> ax = plot_spectrum(g, np.exp(-g**2), reference=np.exp(-g**2))
         >>> [ln.get_label() for ln in ax.lines]
-        ['SLQ density']
+        ['dense eigh, same smoothing', 'SLQ density']
     """
     g = _vec(grid, "grid")
     d = _vec(density, "density", len(g))
@@ -275,7 +336,11 @@ def plot_spectrum(
     if eigvals is not None:
         ev = _vec(eigvals, "eigvals")
         ax.hist(ev, bins=np.linspace(g.min(), g.max(), bins), density=True, color="0.7", label="dense eigh (histogram)")
-    ax.plot(g, np.maximum(d, 1e-12), color=_COLORS[0], label="SLQ density")
+    if reference is not None:
+        r = _vec(reference, "reference", len(g))
+        ax.plot(g, np.maximum(r, 1e-12), "--", lw=2.5, color=CONNECTIVITY_COLORS["dense eigh, same smoothing"],
+                label="dense eigh, same smoothing")
+    ax.plot(g, np.maximum(d, 1e-12), color=CONNECTIVITY_COLORS["SLQ density"], label="SLQ density")
     ax.set_yscale("log")
     ax.set_ylim(bottom=max(1e-3, float(np.max(d)) * 1e-6))
     ax.set_xlabel("eigenvalue")
@@ -289,6 +354,7 @@ def plot_near_zero_counts(
     rtols: ArrayLike,
     *,
     floor: int | None = None,
+    floor_label: str = "exact null directions",
     ax: Axes | None = None,
 ) -> Axes:
     r"""The number of eigenvalues with :math:`|\lambda| \le \mathrm{rtol}\,\max|\lambda|` against ``rtol`` (log x).
@@ -296,7 +362,8 @@ def plot_near_zero_counts(
     Args:
         eigvals: all eigenvalues, shape ``(n,)``.
         rtols: thresholds, shape ``(R,)``, positive.
-        floor: optional count to mark as a horizontal line (e.g. the exact symmetries).
+        floor: optional count to mark as a horizontal line (e.g. the directions known to be null).
+        floor_label: its legend text (the count is appended).
         ax: Axes to draw on.
 
     Returns:
@@ -313,9 +380,9 @@ def plot_near_zero_counts(
         raise ValueError("rtols must be positive (drawn on a log axis).")
     counts = np.array([np.sum(ev <= ri * ev.max()) for ri in r], dtype=float)
     ax = _new_ax(ax, (5.5, 3.6))
-    ax.semilogx(r, counts, "-o", ms=3, color=_COLORS[0], label="near-zero eigenvalues")
+    ax.semilogx(r, counts, "-o", ms=3, color=CONNECTIVITY_COLORS["near-zero eigenvalues"], label="near-zero eigenvalues")
     if floor is not None:
-        ax.axhline(floor, color=_COLORS[3], ls="--", label=f"exact symmetries: {floor}")
+        ax.axhline(floor, color="k", ls="--", label=f"{floor_label}: {floor}")
     ax.axhline(len(ev), color="0.5", ls=":", label=f"all n = {len(ev)}")
     ax.set_xlabel(r"relative threshold rtol: $|\lambda| \leq$ rtol $\cdot\,\lambda_{\max}$")
     ax.set_ylabel("count")
@@ -325,6 +392,9 @@ def plot_near_zero_counts(
 
 def plot_hvp_norms(ts: ArrayLike, norms: Mapping[str, ArrayLike], *, ax: Axes | None = None) -> Axes:
     r"""Norms :math:`\|H(t)\,\hat d\|` along named unit directions against ``t`` (log y).
+
+    Each direction is drawn in its colour (:func:`connectivity_color`): the line's direction in the
+    straight line's colour, the tangent in the curve's.
 
     Args:
         ts: curve parameters, shape ``(K,)``.
@@ -341,8 +411,11 @@ def plot_hvp_norms(ts: ArrayLike, norms: Mapping[str, ArrayLike], *, ax: Axes | 
     """
     ts = _vec(ts, "ts")
     ax = _new_ax(ax, (5.5, 3.6))
-    for i, (name, v) in enumerate(norms.items()):
-        ax.semilogy(ts, _vec(v, f"norms[{name!r}]", len(ts)), "-o", ms=3, color=_COLORS[i % len(_COLORS)], label=name)
+    taken: list[str] = []
+    for name, v in norms.items():
+        c = connectivity_color(name, taken)
+        taken.append(c)
+        ax.semilogy(ts, _vec(v, f"norms[{name!r}]", len(ts)), "-o", ms=3, color=c, label=name)
     ax.set_xlabel("t on the curve")
     ax.set_ylabel(r"$\|H\,\hat d\|$")
     ax.legend(fontsize=8)
@@ -356,22 +429,28 @@ def plot_digit_decisions(
     *,
     fig: Figure | None = None,
 ) -> Figure:
-    """A row of 8x8 images, each titled with the label every network predicts (red when wrong).
+    """A row of 8x8 images, each with one line per network above it: its name and predicted label.
+
+    A network's line is red (``WRONG_COLOR``) when that network is wrong on the image and black when
+    it is right; only the wrong network is marked.
 
     Args:
         images: ``(M, 64)`` or ``(M, 8, 8)`` pixel values.
         labels: true labels, shape ``(M,)``.
         predictions: network name -> predicted labels, shape ``(M,)``.
-        fig: a Figure to draw into (cleared first), or ``None`` for a new one.
+        fig: a Figure (or SubFigure) to draw into (cleared first), or ``None`` for a new one.
 
     Returns:
-        The Figure with ``M`` image Axes; each title reads ``"name: k"`` lines.
+        The Figure with ``M`` image Axes; each holds one Text ``"name: k"`` per network, top to
+        bottom in the order of ``predictions``.
 
     Example:
         >>> import numpy as np
-        >>> fig = plot_digit_decisions(np.zeros((2, 64)), [3, 4], {"line": [3, 1]})
-        >>> [ax.get_title() for ax in fig.axes]
-        ['line: 3', 'line: 1']
+        >>> fig = plot_digit_decisions(np.zeros((2, 64)), [3, 4], {"line": [3, 1], "curve": [3, 4]})
+        >>> [[t.get_text() for t in ax.texts] for ax in fig.axes]
+        [['line: 3', 'curve: 3'], ['line: 1', 'curve: 4']]
+        >>> [t.get_color() for t in fig.axes[1].texts]
+        ['C3', 'k']
     """
     imgs = np.asarray(images, dtype=float)
     m = imgs.shape[0] if imgs.ndim >= 2 else 0
@@ -390,12 +469,15 @@ def plot_digit_decisions(
         fig = plt.figure(figsize=(1.4 * m, 1.9))
     fig.clear()
     axes = fig.subplots(1, m, squeeze=False)[0]
+    n = len(preds)
     for i, ax in enumerate(axes):
         ax.imshow(imgs[i], cmap="gray_r")
         ax.set_xticks([])
         ax.set_yticks([])
-        wrong = any(int(v[i]) != int(lab[i]) for v in preds.values())
-        ax.set_title("\n".join(f"{k}: {int(v[i])}" for k, v in preds.items()), fontsize=9,
-                     color="C3" if wrong else "k")
+        for k, (name, v) in enumerate(preds.items()):
+            wrong = int(v[i]) != int(lab[i])
+            ax.text(0.5, 1.03 + 0.17 * (n - 1 - k), f"{name}: {int(v[i])}", transform=ax.transAxes,
+                    ha="center", va="bottom", fontsize=9, color=WRONG_COLOR if wrong else "k",
+                    fontweight="bold" if wrong else "normal")
         ax.set_xlabel(f"true {int(lab[i])}", fontsize=8)
     return fig

@@ -24,7 +24,7 @@ from IPython import get_ipython
 from matplotlib.figure import Figure
 
 from gradtools import connectivity, paths
-from gradtools.plotting.connectivity import plot_digit_decisions
+from gradtools.plotting.connectivity import CONNECTIVITY_COLORS, plot_digit_decisions
 
 __all__ = ["path_state", "plot_path_state", "connectivity_explorer"]
 
@@ -92,9 +92,11 @@ def plot_path_state(
 ) -> Figure:
     """Draw :func:`path_state`: the loss along both paths with the current ``t`` marked, and decisions.
 
-    Top: training loss against ``t`` (log scale) for the line and the curve, with markers at
-    ``state["t"]``. Bottom: the images with the line's and the curve's predicted labels
-    (:func:`gradtools.plotting.plot_digit_decisions`; red titles where one is wrong).
+    Top: training loss against ``t`` (log scale) for the line and the curve, in the colours they
+    have in every figure of lecture 5 (:data:`gradtools.plotting.CONNECTIVITY_COLORS`), with markers
+    at ``state["t"]``. Bottom: the images with the line's and the curve's predicted labels
+    (:func:`gradtools.plotting.plot_digit_decisions`: a network's label is red where that network
+    is wrong).
 
     Args:
         state: the output of :func:`path_state` (predictions on the shown ``images``).
@@ -109,8 +111,8 @@ def plot_path_state(
         >>> import numpy as np
         >>> s = {"t": 0.5, "line_loss": 0.3, "curve_loss": 1e-3, "line_pred": np.array([1]), "curve_pred": np.array([2])}
         >>> fig = plot_path_state(s, [0, 0.5, 1], [1e-3, 0.3, 1e-3], [1e-3, 1e-3, 1e-3], np.zeros((1, 64)), [2])
-        >>> fig.axes[1].get_title()
-        'line: 1\\ncurve: 2'
+        >>> [t.get_text() for t in fig.axes[1].texts]
+        ['line: 1', 'curve: 2']
     """
     m = np.shape(images)[0]
     if fig is None:
@@ -118,10 +120,11 @@ def plot_path_state(
     fig.clear()
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.5, 1.0])
     ax = top.subplots()
-    ax.semilogy(ts, line_losses, "--", color="C0", label="straight line")
-    ax.semilogy(ts, curve_losses, "-", color="C1", label="Bezier curve")
-    ax.semilogy([state["t"]], [state["line_loss"]], "o", color="C0")
-    ax.semilogy([state["t"]], [state["curve_loss"]], "o", color="C1")
+    c_line, c_curve = CONNECTIVITY_COLORS["straight line"], CONNECTIVITY_COLORS["Bezier curve"]
+    ax.semilogy(ts, line_losses, "--", color=c_line, label="straight line")
+    ax.semilogy(ts, curve_losses, "-", color=c_curve, label="Bezier curve")
+    ax.semilogy([state["t"]], [state["line_loss"]], "o", color=c_line)
+    ax.semilogy([state["t"]], [state["curve_loss"]], "o", color=c_curve)
     ax.axvline(state["t"], color="0.6", lw=1)
     ax.set_xlabel("t")
     ax.set_ylabel("training loss")
