@@ -78,7 +78,7 @@ def _resolve_urls(app: Sphinx, config) -> None:
 LAUNCH_BUTTONS = {  # key of course.hosted.launch_links -> (text, icon shipped by sphinx-book-theme)
     "jupyterhub": ("JupyterHub", "_static/images/logo_jupyterhub.svg"),
     "binder": ("Binder", "_static/images/logo_binder.svg"),
-    "colab": ("Colab (GPU)", "_static/images/logo_colab.png"),
+    "colab": ("Colab", "_static/images/logo_colab.png"),
 }
 
 
@@ -101,7 +101,7 @@ def add_launch_links(app: Sphinx, pagename: str, templatename: str, context: dic
     if not links:
         return  # no repository configured: no launch menu, and no invented link
     buttons = [
-        {"type": "link", "text": text, "tooltip": f"Open this notebook on {text.split(' ')[0]}",
+        {"type": "link", "text": text, "tooltip": f"Open this notebook on {text}",
          "icon": icon, "url": links[key], "label": f"launch-{key}"}
         for key, (text, icon) in LAUNCH_BUTTONS.items() if key in links
     ]
