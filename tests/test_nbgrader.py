@@ -9,7 +9,9 @@ release.
 
 Everything runs at once: nbgrader for the two submissions in two course folders (one assignment
 per notebook, so one broken notebook fails alone; one process each, since nbgrader takes seconds
-to import), and ``course grade --jobs 2`` on both.
+to import), and ``course grade --jobs 2`` on both. That same ``course grade`` run writes feedback
+pages, which are checked here on every solution notebook: full marks on the solution, each test
+failing on the release, and never a line of a hidden test or of a solution.
 """
 
 import json
@@ -26,6 +28,7 @@ import pytest
 
 from course import notebooks as nbk
 from course.release import release_notebook
+from feedback_leaks import leaks, secret_lines
 
 nbgrader_api = pytest.importorskip("nbgrader.api", reason="nbgrader is not installed: pip install -e '.[test]'")
 
@@ -130,11 +133,14 @@ def graded(tmp_path_factory):
 
 def _course_side_with(folder: Path, solutions: Path, out: dict) -> None:
     report = folder.parent / f"{folder.name}.json"
+    feedback = folder.parent / f"{folder.name}_feedback"
     proc = subprocess.run([sys.executable, "-m", "course", "grade", str(folder), "--solutions", str(solutions),
-                           "--jobs", "2", "--cell-timeout", str(TIMEOUT), "--report", str(report), "-q", "--json"],
+                           "--jobs", "2", "--cell-timeout", str(TIMEOUT), "--report", str(report), "-q", "--json",
+                           "--feedback", str(feedback)],
                           cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     out["proc"] = proc
     out["results"] = {Path(r["submission"]).stem: r for r in json.loads(report.read_text())} if report.exists() else {}
+    out["feedback"] = feedback
 
 
 @pytest.mark.slow
@@ -160,3 +166,20 @@ def test_nbgrader_and_course_grade_agree(graded, sol, kind):
         assert (mine["total"], mine["pending"]) == (auto, written)  # full marks; written answers to grade by hand
     else:
         assert (mine["total"], mine["pending"]) == (0, 0)  # nothing answered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["solution", "released"])
+@pytest.mark.parametrize("sol", NOTEBOOKS, ids=lambda p: p.stem)
+def test_feedback_pages_never_show_hidden_tests_or_solutions(graded, sol, kind):
+    course = graded["course"][kind]
+    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
+    page = (course["feedback"] / "ann" / f"{sol.stem}.html").read_text()
+    nb = nbformat.read(sol, as_version=4)
+    found = leaks(page, secret_lines(nb))
+    assert not found, f"{sol.stem} ({kind}): the feedback page shows {found[:3]}"
+    tests = sum(1 for ex, manual in nbk.graded_items(nb) if not manual)
+    if kind == "solution":
+        assert page.count("passed (visible and hidden tests)") == tests
+    else:  # every test fails on the release: its message and visible part are shown
+        assert page.count('<pre class="message">') == tests and page.count('<pre class="code">') == tests
