@@ -268,3 +268,20 @@ def test_reports_without_the_new_fields_still_read(tmp_path):
     path.write_text(json.dumps(old))
     (r,) = grading.read_report(path)
     assert r.exercises[0].line is None and r.exercises[0].message == "" and r.shard is None
+
+
+def test_the_readme_commands_for_instructors_parse():
+    """Every ``python -m course ...`` command in the README's "For instructors" section uses real commands and flags."""
+    import shlex
+
+    from course.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("<!-- instructors:start -->"):readme.index("<!-- instructors:end -->")]
+    section = re.sub(r"\\\n\s*", " ", section)  # continuation lines
+    commands = [m.group(1) for m in re.finditer(r"^\s*(?:\.venv/bin/)?python -m course ([^\n`#>]+)", section, re.M)]
+    assert len(commands) >= 12
+    parser = build_parser()
+    for command in commands:
+        words = [w for w in shlex.split(command.replace("...", "x")) if w != "|"]
+        parser.parse_args(words)  # raises on an unknown command or flag
