@@ -156,7 +156,9 @@ def _tridiagonal(alphas: jax.Array, betas: jax.Array) -> jax.Array:
 # Lanczos
 
 
-def lanczos(mvp: MVP, w: PyTree, num_iters: int, *, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def lanczos(
+    mvp: MVP, w: PyTree, num_iters: int, *, key: jax.Array, v0: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     r"""Lanczos tridiagonalization with full reorthogonalization, from a random start vector.
 
     Builds an orthonormal basis :math:`q_1, \dots, q_m` of the Krylov space
@@ -182,6 +184,9 @@ def lanczos(mvp: MVP, w: PyTree, num_iters: int, *, key: jax.Array) -> tuple[jax
         w: the point (any pytree); only its structure, size and dtype are used.
         num_iters: ``m``, between 1 and ``n`` (the number of parameters).
         key: PRNG key for the start vector (standard normal, normalized) and restarts.
+        v0: optional start vector, shape ``(n,)`` in ``ravel_pytree(w)`` order, non-zero (it is
+            normalized); default a standard normal vector drawn from ``key``. Giving it lets a
+            hand-written Lanczos be compared with this one step by step.
 
     Returns:
         ``(alphas, betas, Q)``: ``alphas`` shape ``(m,)``, ``betas`` shape ``(m - 1,)``, ``Q``
@@ -202,7 +207,24 @@ def lanczos(mvp: MVP, w: PyTree, num_iters: int, *, key: jax.Array) -> tuple[jax
     _, n, dtype = _flat_operator(mvp, w)
     _check_key(key)
     _check_int(num_iters, "num_iters", 1, n, f"w has n = {n} parameters; Lanczos builds at most n vectors.")
-    return _jit_bound(_lanczos_jit, mvp, num_iters=int(num_iters))(w, _start_vectors(key, n, dtype))
+    starts = _start_vectors(key, n, dtype)
+    if v0 is not None:
+        starts = starts.at[0].set(_check_start(v0, n, dtype, "v0"))
+    return _jit_bound(_lanczos_jit, mvp, num_iters=int(num_iters))(w, starts)
+
+
+def _check_start(v: Any, n: int, dtype: Any, name: str) -> jax.Array:
+    """A start vector of shape ``(n,)``, finite and not zero (concrete values), cast to ``dtype``."""
+    v = jnp.asarray(v)
+    if v.shape != (n,):
+        raise ValueError(f"{name} must be a flat vector of the n = {n} parameters (ravel_pytree order), got shape {v.shape}.")
+    try:
+        ok = bool(jnp.all(jnp.isfinite(v))) and bool(jnp.any(v != 0))
+    except jax.errors.ConcretizationTypeError:
+        ok = True
+    if not ok:
+        raise ValueError(f"{name} must be finite and non-zero, got a vector with norm {float(jnp.linalg.norm(v))!r}.")
+    return v.astype(dtype)
 
 
 def _start_vectors(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -361,6 +383,7 @@ def slq_density(
     num_iters: int = 30,
     grid: jax.Array | None = None,
     sigma: float | None = None,
+    probes: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     r"""Eigenvalue density of a symmetric ``A`` by stochastic Lanczos quadrature (SLQ).
 
@@ -392,6 +415,10 @@ def slq_density(
             Ritz values plus :math:`6\sigma` on each side.
         sigma: the Gaussian width; default 1% of the spread of the Ritz values (1% of their
             magnitude, or 0.01, when they coincide).
+        probes: optional probe vectors, shape ``(P, n)`` in ``ravel_pytree(w)`` order, each a unit
+            vector (the estimate is unbiased when :math:`\mathbb E[v v^\top] = I/n`); default
+            ``num_probes`` Rademacher vectors :math:`z/\sqrt n` drawn from ``key`` (which then
+            only seeds restarts). Giving them lets a hand-written SLQ be compared with this one.
 
     Returns:
         ``(grid, density)``, both shape ``(G,)``.
@@ -431,7 +458,22 @@ def slq_density(
             raise ValueError(f"sigma must be > 0, expected a positive width, got {s!r}; e.g. sigma=0.01.")
 
     k_probe, k_restart = jax.random.split(key)
-    probes = jax.random.rademacher(k_probe, (num_probes, n), dtype=dtype) / jnp.sqrt(jnp.asarray(n, dtype))
+    if probes is None:
+        probes = jax.random.rademacher(k_probe, (num_probes, n), dtype=dtype) / jnp.sqrt(jnp.asarray(n, dtype))
+    else:
+        probes = jnp.asarray(probes)
+        if probes.ndim != 2 or probes.shape[1] != n:
+            raise ValueError(f"probes must have shape (P, n) with n = {n} parameters, got shape {probes.shape}.")
+        norms = jnp.linalg.norm(probes, axis=1)
+        try:
+            unit = bool(jnp.all(jnp.abs(norms - 1) < 1e-3))
+        except jax.errors.ConcretizationTypeError:
+            unit = True
+        if not unit:
+            raise ValueError(f"each probe must be a unit vector (SLQ's weights sum to 1 per probe), got norms "
+                             f"{np.asarray(norms)[:5].tolist()!r:.80}; divide Rademacher vectors by sqrt(n).")
+        probes = probes.astype(dtype)
+        num_probes = probes.shape[0]
     restarts = jax.random.normal(k_restart, (num_probes, n), dtype)
     thetas, weights = _jit_bound(_slq_nodes_jit, mvp, num_iters=m)(w, probes, restarts)
     return _broadened_density(thetas, weights, grid, sigma, dtype=dtype)

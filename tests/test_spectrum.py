@@ -73,6 +73,33 @@ def test_lanczos_restarts_on_an_exhausted_krylov_space():
     np.testing.assert_allclose(np.linalg.eigvalsh(tridiag(alphas, betas)), eigs, atol=1e-10)
 
 
+def test_lanczos_from_a_given_start_vector_matches_a_textbook_loop():
+    n, m = 30, 12
+    w = point(n)
+    A = prescribed(3, np.linspace(-1.0, 4.0, n))
+    v0 = rng(4).normal(size=n)
+    alphas, betas, Q = gt.lanczos(operator(A, w), w, m, key=jax.random.key(0), v0=jnp.asarray(v0))
+    # the recurrence written out in NumPy, full reorthogonalization, from the same start
+    q, q_prev, beta, basis, a_ref, b_ref = v0 / np.linalg.norm(v0), np.zeros(n), 0.0, [], [], []
+    for _ in range(m):
+        basis.append(q)
+        r = A @ q
+        a_ref.append(q @ r)
+        r = r - a_ref[-1] * q - beta * q_prev
+        B = np.array(basis)
+        r = r - B.T @ (B @ r)
+        beta = np.linalg.norm(r)
+        b_ref.append(beta)
+        q_prev, q = q, r / beta
+    np.testing.assert_allclose(alphas, a_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(betas, b_ref[:-1], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(np.asarray(Q)), np.abs(np.array(basis)), atol=1e-10)
+    with pytest.raises(ValueError, match="v0 must be a flat vector"):
+        gt.lanczos(operator(A, w), w, m, key=jax.random.key(0), v0=jnp.ones(n + 1))
+    with pytest.raises(ValueError, match="non-zero"):
+        gt.lanczos(operator(A, w), w, m, key=jax.random.key(0), v0=jnp.zeros(n))
+
+
 # ---------------------------------------------------------------------------------------------
 # top_eigenpairs
 
@@ -190,6 +217,28 @@ def test_slq_density_of_a_diagonal_matrix_in_closed_form():
     t, phi = gt.slq_density(mvp, w, key=jax.random.key(7), num_probes=2, num_iters=n)
     np.testing.assert_allclose(np.trapezoid(np.asarray(phi), np.asarray(t)), 1.0, atol=1e-6)
     np.testing.assert_allclose(np.trapezoid(np.asarray(t * phi), np.asarray(t)), d.mean(), rtol=1e-6)
+
+
+def test_slq_density_with_given_probes():
+    """A probe that is an eigenvector sees one eigenvalue: the density is one Gaussian there."""
+    n = 10
+    w = point(n)
+    d = np.linspace(1.0, 10.0, n)
+    mvp = operator(np.diag(d), w)
+    grid, sigma = jnp.linspace(0.0, 11.0, 221), 0.2
+    e3 = jnp.zeros(n).at[3].set(1.0)
+    t, phi = gt.slq_density(mvp, w, key=jax.random.key(0), num_iters=5, grid=grid, sigma=sigma, probes=e3[None])
+    expected = np.exp(-0.5 * ((np.asarray(grid) - d[3]) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(np.asarray(phi), expected, rtol=1e-8, atol=1e-12)
+    # two probes: the average of their two measures
+    e7 = jnp.zeros(n).at[7].set(1.0)
+    _, phi2 = gt.slq_density(mvp, w, key=jax.random.key(0), num_iters=5, grid=grid, sigma=sigma, probes=jnp.stack([e3, e7]))
+    expected7 = np.exp(-0.5 * ((np.asarray(grid) - d[7]) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(np.asarray(phi2), (expected + expected7) / 2, rtol=1e-8, atol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        gt.slq_density(mvp, w, key=jax.random.key(0), probes=jnp.ones((2, n + 1)))
+    with pytest.raises(ValueError, match="unit vector"):
+        gt.slq_density(mvp, w, key=jax.random.key(0), probes=jnp.ones((2, n)))
 
 
 # ---------------------------------------------------------------------------------------------
