@@ -242,8 +242,8 @@ def test_feedback_pages_show_points_and_failures_and_no_secret(folder_run):
     sol = pages["solution_01_tiny.html"]
     assert "Total: 6 / 7 points (1 still to be graded by hand)" in sol and sol.count("passed (visible and hidden tests)") == 3
     edited = pages["edited_01_tiny.html"]
-    assert "Mismatched elements: 1 / 1" in edited and "It failed at line 1 of the test cell" in edited
-    assert '<span class="bad"><span class="num">1</span>assert_allclose(square_norm(np.array([3.0, 4.0])), 25.0)' in edited
+    assert "Mismatched elements: 1 / 1" in edited and "It failed at line 2 of the test cell in your notebook" in edited
+    assert '<span class="bad"><span class="num">2</span>assert_allclose(square_norm(np.array([3.0, 4.0])), 25.0)' in edited
     hidden = pages["hidden_01_tiny.html"]
     assert "The failure is in the hidden tests" in hidden and 'class="bad"' not in hidden and "line 5" not in hidden
     untouched = pages["untouched_01_tiny.html"]

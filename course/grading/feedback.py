@@ -96,18 +96,30 @@ class FeedbackWriter:
         return path
 
 
+def _as_released(source: str) -> list[tuple[int, int, str]]:
+    """``(line in the full cell, line in the student's notebook, text)`` of each visible line.
+
+    Release removes the hidden tests and starts the cell with a ``# Tests for exercise ...`` line
+    (unless it has one), so the student's line numbers differ from the full cell's.
+    """
+    from course.release import TEST_HEADER
+
+    shift = 0 if source.lstrip().startswith(TEST_HEADER) else 1
+    return [(k, i + shift, line) for i, (k, line) in enumerate(visible_test_source(source), start=1)]
+
+
 def _code(source: str, bad_line: int | None) -> str:
     rows = []
-    for k, line in visible_test_source(source):
+    for k, mine, line in _as_released(source):
         cls = ' class="bad"' if k == bad_line else ""
-        rows.append(f'<span{cls}><span class="num">{k}</span>{html.escape(line) or " "}</span>')
+        rows.append(f'<span{cls}><span class="num">{mine}</span>{html.escape(line) or " "}</span>')
     return '<pre class="code">' + "".join(rows) + "</pre>"
 
 
 def _student_notes(r: SubmissionResult) -> list[str]:
     """The grader's notes about the student's own cells (not about the sandbox or the grader)."""
-    return [n for n in r.notes if not n.startswith(("no sandbox", "the grader guard", "the grader killed",
-                                                    "the grading process"))]
+    internal = ("no sandbox", "the grader guard", "the grader killed", "the grading process")
+    return [n for n in r.notes if not n.startswith(internal) and "restarted the kernel and replayed" not in n]
 
 
 def render_page(r: SubmissionResult, tests: dict[str, str]) -> str:
@@ -150,11 +162,16 @@ def render_page(r: SubmissionResult, tests: dict[str, str]) -> str:
         message = e.message or e.reason
         if message:
             out.append(f"<pre class=\"message\">{esc(message)}</pre>")
+        trouble = re.search(r" \[(answer cell .*)\]$", e.reason)
+        if trouble:  # the answer itself did not finish: that is what to fix first
+            out.append(f"<p>Before the test ran: {esc(trouble.group(1))}.</p>")
         source = tests.get(e.grade_id)
         if e.hidden:
             out.append(f"<p>{HIDDEN_NOTE}</p>")
         elif e.line and source is not None:
-            out.append(f"<p>It failed at line {e.line} of the test cell (marked):</p>")
+            mine = next((m for k, m, _ in _as_released(source) if k == e.line), None)
+            where = f"line {mine} of the test cell in your notebook" if mine else "the test cell"
+            out.append(f"<p>It failed at {where} (marked below; the hidden tests are left out):</p>")
         if source is not None:
             out.append(_code(source, None if e.hidden else e.line))
     notes = _student_notes(r)
