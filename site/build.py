@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import re
 import shutil
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 SITE = Path(__file__).resolve().parent
 ROOT = SITE.parent
@@ -84,6 +86,35 @@ def _notebook_title(path: Path) -> str | None:
     return None
 
 
+def relink(text: str, base: str, pages: set[str], repository: str, branch: str = "main",
+           assets: list[str] | None = None) -> str:
+    """Markdown ``text`` of a file in folder ``base`` with its links fit for the site.
+
+    A link to another page of the site stays (Sphinx resolves it); an image in the repository stays
+    and is added to ``assets`` (copied next to the pages); a link to any other file of the
+    repository (CONTRIBUTING.md, a solution notebook, a module) points to the repository when one is
+    configured, and otherwise becomes plain text: the site has no page for it, and no link is faked.
+    """
+    def one(m: re.Match) -> str:
+        bang, label, target = m.groups()
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#", target):
+            return m.group(0)
+        path, _, _ = target.partition("#")
+        rel = posixpath.normpath(posixpath.join(base, unquote(path)))
+        if rel in pages and not bang:
+            return m.group(0)
+        if bang and not rel.startswith("..") and (ROOT / rel).is_file():
+            if assets is not None:
+                assets.append(rel)
+            return m.group(0)
+        if repository and not rel.startswith(".."):
+            kind = "tree" if (ROOT / rel).is_dir() else "blob"
+            return f"{bang}[{label}]({repository}/{kind}/{branch}/{rel}{target[len(path):]})"
+        return "" if bang else label
+
+    return LINK.sub(one, text)
+
+
 def home_page(readme: str, pages: set[str], repository: str, branch: str = "main") -> tuple[str, list[str]]:
     """The README's overview as the site's home page, and the repository files it shows (images).
 
@@ -93,23 +124,22 @@ def home_page(readme: str, pages: set[str], repository: str, branch: str = "main
     text = re.split(r"^## For instructors\b", text, maxsplit=1, flags=re.M)[0]
     text = OMIT.sub("", text)
     assets: list[str] = []
+    return relink(text, "", pages, repository, branch, assets).rstrip() + "\n", assets
 
-    def relink(m: re.Match) -> str:
-        bang, label, target = m.groups()
-        if re.match(r"^[a-z][a-z0-9+.-]*:|^#", target):
-            return m.group(0)
-        path, _, frag = target.partition("#")
-        if path in pages:
-            return m.group(0)
-        if bang and (ROOT / path).is_file():
-            assets.append(path)
-            return m.group(0)
-        if repository:
-            kind = "tree" if (ROOT / path).is_dir() else "blob"
-            return f"{bang}[{label}]({repository}/{kind}/{branch}/{target})"
-        return "" if bang else label
 
-    return LINK.sub(relink, text).rstrip() + "\n", assets
+def notebook_page(path: Path, folder: str, pages: set[str], repository: str, assets: list[str]) -> bytes:
+    """The notebook at ``path`` as the site shows it: its markdown links fit for the site (else unchanged bytes)."""
+    import nbformat
+
+    raw = path.read_bytes()
+    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            source = relink(cell.source, folder, pages, repository, assets=assets)
+            if source != cell.source:
+                cell.source, changed = source, True
+    return nbformat.writes(nb).encode("utf-8") if changed else raw
 
 
 def toctrees(pages: list[tuple[str, str, str]]) -> str:
@@ -139,12 +169,16 @@ lecture's text links to its entry here.
 def prepare(src: Path, *, repository: str, only: list[str] | None = None) -> list[tuple[str, str, str]]:
     """Lay out the pages in ``src``; return the notebooks' (folder, slug, title)."""
     pages = notebooks(only)
+    page_paths = {f"{f}/{s}.ipynb" for f, s, _ in pages}
     wanted: set[Path] = set()
+    index, assets = home_page((ROOT / "README.md").read_text(), page_paths, repository)
     for folder, slug, _ in pages:
         dst = src / folder / f"{slug}.ipynb"
-        _copy(ROOT / folder / f"{slug}.ipynb", dst)
+        content = notebook_page(ROOT / folder / f"{slug}.ipynb", folder, page_paths, repository, assets)
+        if not dst.exists() or dst.read_bytes() != content:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(content)
         wanted.add(dst)
-    index, assets = home_page((ROOT / "README.md").read_text(), {f"{f}/{s}.ipynb" for f, s, _ in pages}, repository)
     for asset in assets:
         _copy(ROOT / asset, src / asset)
         wanted.add(src / asset)

@@ -550,3 +550,27 @@ def test_search_finds_a_term_of_lecture_6(site, server, browser):
         assert not ctx.console and not ctx.outside, (ctx.console, ctx.outside)
     finally:
         ctx.close()
+
+
+def test_links_to_files_the_site_has_no_page_for_go_to_the_repository_or_become_text():
+    # No build needed: how the page-building script rewrites the links of the README and the notebooks.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("site_build", ROOT / "site" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    pages = {"lectures/01_linear_regression.ipynb", "exercises/01_linear_regression.ipynb"}
+    text = ("[the exercises](../exercises/01_linear_regression.ipynb), [the solution](../solutions/01_linear_regression.ipynb), "
+            "[rules](../CONTRIBUTING.md#exercises), [a site](https://example.org), [above](#top), ![the start page](../docs/start_page.png)")
+    assets = []
+    plain = build.relink(text, "lectures", pages, "", assets=assets)
+    assert plain == ("[the exercises](../exercises/01_linear_regression.ipynb), the solution, rules, [a site](https://example.org), "
+                     "[above](#top), ![the start page](../docs/start_page.png)")
+    assert assets == ["docs/start_page.png"]
+    linked = build.relink(text, "lectures", pages, EXAMPLE_REPOSITORY)
+    assert f"[the solution]({EXAMPLE_REPOSITORY}/blob/main/solutions/01_linear_regression.ipynb)" in linked
+    assert f"[rules]({EXAMPLE_REPOSITORY}/blob/main/CONTRIBUTING.md#exercises)" in linked
+    readme = "# Title\n\nSee [lecture 1](lectures/01_linear_regression.ipynb).\n<!-- site:omit-start -->\nhidden\n<!-- site:omit-end -->\n" \
+             "<!-- instructors:start -->\n## For instructors\nsecret\n"
+    home, _ = build.home_page(readme, pages, "")
+    assert "[lecture 1](lectures/01_linear_regression.ipynb)" in home and "hidden" not in home and "instructors" not in home
