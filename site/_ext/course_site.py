@@ -131,7 +131,7 @@ SKIP_INSIDE = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block,
 @dataclass
 class Work:
     key: str
-    year: str
+    years: set[str]  # the year of the entry and, for an arXiv preprint, the year of its first version
     names: list[str]  # surname of the first author, or citeforms
     ids: list[str] = field(default_factory=list)  # eprint number, DOI: accepted in place of a year
     label: str = ""  # "Kunstner, Balles & Hennig (2019), Limitations of ..." (the link's tooltip)
@@ -165,7 +165,11 @@ def load_works(bibfile: str | Path) -> list[Work]:
         ids = [entry.fields[f] for f in ("eprint", "doi") if entry.fields.get(f)]
         who = surnames[0] + (" et al." if len(surnames) > 2 else f" & {surnames[1]}" if len(surnames) == 2 else "")
         label = f"{forms[0] if forms else who} ({entry.fields.get('year', 'n.d.')}), {_plain(entry.fields.get('title', ''))}"
-        works.append(Work(key, entry.fields.get("year", ""), names, ids, label))
+        years = {entry.fields.get("year", "")} - {""}
+        arxiv = re.fullmatch(r"(\d\d)(\d\d)\.\d{4,5}(v\d+)?", entry.fields.get("eprint", ""))
+        if arxiv:  # cited as the preprint ("Ainsworth et al. (2022)") or as published ("(2023)")
+            years.add(f"20{arxiv.group(1)}")
+        works.append(Work(key, years, names, ids, label))
     return works
 
 
@@ -174,7 +178,8 @@ class Citations:
 
     A citation is a name of the work (the first author's surname, possibly with initials before it
     and "et al." after it) followed, in the same sentence and within ``GAP_LIMIT`` characters, by the
-    work's year as the first year there, or by its eprint number or DOI before any other year. The
+    work's year as the first year there (for an arXiv preprint, the year of its first version is
+    accepted too), or by its eprint number or DOI before any other year. The
     text between may run through other nodes (an emphasised title, a link). The link covers the
     name, and runs on to the year when only co-authors' names stand between them in the same run of
     text. Names in code, math, titles and existing links are not linked.
@@ -195,7 +200,7 @@ class Citations:
                 window = after[: stop.start()] if stop else after
                 year = YEAR.search(window)
                 hit_end = None
-                if year and year.group(0).rstrip("abcdefghijklmnopqrstuvwxyz") == work.year:
+                if year and year.group(0).rstrip("abcdefghijklmnopqrstuvwxyz") in work.years:
                     hit_end = m.end() + year.end()
                     if m.end() + year.end() <= end and NAMES_GAP.fullmatch(window[: year.start()]):
                         close = re.match(r"\s*\)", window[year.end():])
