@@ -15,8 +15,8 @@ checks:
 - every internal link and anchor resolves;
 - no page, search index or downloadable source contains a solution or hidden-test marker or any
   non-trivial line of a solution region or hidden test of ``solutions/``;
-- the bibliography holds every paper of ``course/syllabus.toml``, and every work in it is cited,
-  and linked to its entry, by some lecture;
+- the bibliography holds every paper of ``course/syllabus.toml``, every work in it is cited, and
+  linked to its entry, by some lecture, and every "Author et al. (year)" of a lecture is linked;
 - launch links: with no repository configured there are none; with one (a second, small build with
   ``--repository`` and ``--jupyterhub``) each notebook page has JupyterHub, Binder and Colab links
   equal to ``course.hosted.launch_links``;
@@ -337,6 +337,20 @@ def test_every_work_of_the_bibliography_is_cited_and_linked_by_a_lecture(site):
         assert f"cite-{key}" in refs.ids, f"the references page has no entry for {key}"
     uncited = sorted(k for k, v in linked.items() if not v)
     assert not uncited, f"works in site/references.bib that no lecture cites (or whose citation is not linked): {uncited}"
+
+
+def test_every_et_al_citation_of_a_lecture_is_linked(site):
+    # A lecture that cites a new work ("Entezari et al. (2022)") needs it in site/references.bib.
+    et_al = re.compile(r"\b([A-Z][\w'\u2019-]+) et al\.?,? \(?((?:19|20)\d\d)\b")
+    missing = []
+    for nb in _course_notebooks("lectures"):
+        text = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "markdown")
+        page = _parse(_page_of(site, nb)).raw
+        linked = " ".join(re.findall(r'<a class="[^"]*course-citation[^"]*"[^>]*>(.*?)</a>', page, re.S))
+        for surname, year in sorted(set(et_al.findall(re.sub(r"[*_]", "", text)))):
+            if surname not in linked:
+                missing.append(f"{nb.name}: {surname} et al. ({year})")
+    assert not missing, "citations with no entry in site/references.bib (add them there):\n" + "\n".join(missing)
 
 
 # --- launch links ---------------------------------------------------------------------------------
