@@ -86,25 +86,56 @@ def _course_notebooks(folder: str) -> list[Path]:
     return sorted(p for p in (ROOT / folder).glob("*.ipynb") if NOTEBOOK.match(p.name))
 
 
-def _build(build_dir: Path, *args: str) -> float:
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, str(ROOT / "site" / "build.py"), "--build-dir", str(build_dir), *args],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, f"site/build.py failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+def _start_build(build_dir: Path, *args: str) -> tuple[subprocess.Popen, float]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "site" / "build.py"), "--build-dir", str(build_dir), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, time.perf_counter()
+
+
+def _finish_build(started: tuple[subprocess.Popen, float]) -> float:
+    proc, start = started
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, f"site/build.py failed ({proc.returncode}):\n{out[-3000:]}\n{err[-6000:]}"
     return time.perf_counter() - start
+
+
+_SMALL: dict = {}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The built site (BUILD/html), built once for the module as `make site` builds it."""
+    """The built site (BUILD/html), built once for the module as `make site` builds it.
+
+    A second, small build with a repository and a hub configured (for the launch links) runs at
+    the same time, on the other core.
+    """
     missing = _site_packages_missing()
     if missing:
         pytest.skip(missing)
-    build = tmp_path_factory.mktemp("site")
-    seconds = _build(build)
+    build, small = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("site-with-repository")
+    main = _start_build(build)
+    _SMALL["dir"] = small
+    _SMALL["build"] = _start_build(small, "--repository", EXAMPLE_REPOSITORY, "--jupyterhub", EXAMPLE_HUB,
+                                   "--only", "01_linear_regression")
+    seconds = _finish_build(main)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "build_seconds.txt").write_text(f"{seconds:.1f}\n")
-    return build / "html"
+    yield build / "html"
+    if _SMALL.get("build") and _SMALL["build"][0].poll() is None:
+        _SMALL["build"][0].kill()
+
+
+@pytest.fixture(scope="module")
+def site_with_repository(site) -> Path:
+    """The small build with EXAMPLE_REPOSITORY and EXAMPLE_HUB configured: lecture 1 and its exercises."""
+    if "built" not in _SMALL:
+        _finish_build(_SMALL["build"])
+        _SMALL["built"] = True
+    return _SMALL["dir"] / "html"
 
 
 # --- reading the built pages ----------------------------------------------------------------------
@@ -380,7 +411,7 @@ def _check_launch_links(site: Path, repository: str, hub: str) -> int:
     return pages
 
 
-def test_launch_links_follow_the_configured_repository_and_none_is_drawn_without_one(site, tmp_path):
+def test_launch_links_follow_the_configured_repository_and_none_is_drawn_without_one(site, site_with_repository):
     from course import hosted
 
     configured = hosted.repository_url()
@@ -394,8 +425,7 @@ def test_launch_links_follow_the_configured_repository_and_none_is_drawn_without
                 assert sign not in raw, f"{path.relative_to(site)} draws a launch link ({sign}) with no repository configured"
 
     # a repository and a hub configured (a small build: one lecture and its exercises)
-    _build(tmp_path, "--repository", EXAMPLE_REPOSITORY, "--jupyterhub", EXAMPLE_HUB, "--only", "01_linear_regression")
-    small = tmp_path / "html"
+    small = site_with_repository
     assert _check_launch_links(small, EXAMPLE_REPOSITORY, EXAMPLE_HUB) == 2
     links = _launch_links(small / "lectures" / "01_linear_regression.html")
     assert set(links) == {"jupyterhub", "binder", "colab"}, links
