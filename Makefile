@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KERNEL := gradtools-course
 STAMP  := $(VENV)/.installed
+SITE_STAMP := $(VENV)/.installed-site
 START  ?= lectures/00_start_here.ipynb
 # JupyterLab defaults shipped in jupyter/ (no news pop-up, no kernel dialog), installed in $(VENV).
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/geometry-of-training.json
@@ -49,7 +50,8 @@ lab: $(STAMP) $(LAB_SETTINGS)
 	$(VENV)/bin/jupyter lab $$root --config=jupyter/lab_config.json --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/$(START)
 
-test: $(STAMP)
+# The tests cover the site too (tests/test_site.py), so they install its extra; make lab does not.
+test: $(STAMP) $(SITE_STAMP)
 	$(PY) -m course release --check
 	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 \
 	  --nbval --nbval-current-env --nbval-cell-timeout 300 --doctest-modules tests lectures solutions gradtools
@@ -77,8 +79,8 @@ bench: $(STAMP)
 
 # The course as a static website (site/build.py): the README's overview, the start page, the lectures
 # and the released exercises with their stored outputs, references, search; nothing is executed and
-# nothing is loaded from the internet. The site's packages are an extra, installed here only.
-SITE_STAMP := $(VENV)/.installed-site
+# nothing is loaded from the internet. The site's packages are an extra, installed by make site and
+# make test (whose tests build the site), not by make lab.
 $(SITE_STAMP): pyproject.toml | $(STAMP)
 	$(PY) -m pip install --quiet -e ".[site]"
 	@touch $@
