@@ -136,6 +136,63 @@ def test_loglog_slopes_and_errors():
         gp.plot_loglog(h, {"e": h[:2]})
 
 
+def _visible_tick_labels(ax):
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    labels = [t for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_visible() and t.get_text()]
+    xmin, xmax = ax.get_xlim()
+    labels = [t for t in labels if xmin <= t.get_position()[0] <= xmax]
+    return labels, [t.get_window_extent(renderer) for t in labels]
+
+
+def test_loglog_few_points_are_labelled_at_the_data_without_overlap():
+    # Lecture 3's reparameterization figure: four step sizes, where matplotlib's minor labels
+    # "3x10^-2" and "4x10^-2" overlapped.
+    alphas = np.array([0.04, 0.02, 0.01, 0.005])
+    ax = gp.plot_loglog(alphas, {"NG": 0.05 * alphas**2, "GD": 0.3 * alphas}, slopes={"NG": 2, "GD": 1})
+    labels, boxes = _visible_tick_labels(ax)
+    assert sorted(t.get_text() for t in labels) == ["0.005", "0.01", "0.02", "0.04"]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    np.testing.assert_allclose(sorted(ax.get_xticks()), sorted(alphas))
+    # Many points keep the decades ("log"), and both choices can be asked for.
+    many = np.geomspace(1e-2, 10, 13)
+    ax = gp.plot_loglog(many, {"e": many})
+    assert len(ax.get_xticks()) < 13
+    ax = gp.plot_loglog(many, {"e": many}, xticks="data")
+    np.testing.assert_allclose(ax.get_xticks(), many)
+    with pytest.raises(ValueError, match="xticks"):
+        gp.plot_loglog(many, {"e": many}, xticks="none")
+    plt.close("all")
+
+
+def test_loglog_colours_by_name_and_a_shifted_reference_line():
+    h = np.geomspace(1e-2, 1, 5)
+    ax = gp.plot_loglog(h, {"a": h, "b": h**2}, slopes={"b": 2}, colors={"b": "C3"}, slope_shift=0.5)
+    data_a, data_b, ref_b = ax.lines
+    rgb = matplotlib.colors.to_rgb
+    assert rgb(data_a.get_color()) == rgb("C0") and rgb(data_b.get_color()) == rgb(ref_b.get_color()) == rgb("C3")
+    np.testing.assert_allclose(ref_b.get_ydata(), 0.5 * h**2)  # visible below the curve it follows exactly
+    with pytest.raises(ValueError, match="colors"):
+        gp.plot_loglog(h, {"a": h}, colors={"c": "C1"})
+    with pytest.raises(ValueError, match="slope_shift"):
+        gp.plot_loglog(h, {"a": h}, slope_shift=0)
+    plt.close("all")
+
+
+def test_rosenbrock_paths_and_fields_take_colours_by_name():
+    p = np.zeros((3, 2))
+    fig = gp.plot_rosenbrock_paths({"GD": p, "NG": p + 0.1}, {"GD": p, "NG": p}, colors={"NG": "C3"})
+    rgb = matplotlib.colors.to_rgb
+    assert [rgb(ln.get_color()) for ln in fig.axes[0].lines if ln.get_label() in ("GD", "NG")] == [rgb("C0"), rgb("C3")]
+    g = np.linspace(-1, 5, 4)
+    X, Y = np.meshgrid(g, g)
+    fig = gp.plot_preconditioner_fields(np.ones(3), np.ones(3), [2, 2], g, {"GD": (2 - X, 2 - Y), "NGD": (2 - X, 2 - Y)},
+                                        {"GD": [], "NGD": []}, colors={"NGD": "C3"})
+    quivers = [c for ax in fig.axes[1:] for c in ax.collections if c.__class__.__name__ == "Quiver"]
+    assert np.allclose(quivers[1].get_facecolor()[0][:3], matplotlib.colors.to_rgb("C3"))
+    plt.close("all")
+
+
 def test_bregman_gap_is_drawn():
     import jax.numpy as jnp
 

@@ -42,6 +42,16 @@ __all__ = [
 _COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
+def _colors_for(names: Sequence[str], colors: Mapping[str, str] | None, what: str) -> dict[str, str]:
+    """A colour per name: ``colors[name]`` where given, else the default cycle by position."""
+    colors = dict(colors or {})
+    unknown = sorted(set(colors) - set(names))
+    if unknown:
+        raise ValueError(f"colors names {unknown}, which are not among the {what} {list(names)}; "
+                         "give colours only for names that are drawn.")
+    return {name: colors.get(name, _COLORS[i % len(_COLORS)]) for i, name in enumerate(names)}
+
+
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -144,6 +154,7 @@ def plot_rosenbrock_paths(
     b: float = 100.0,
     xlim: tuple[float, float] = (-1.6, 1.6),
     ylim: tuple[float, float] = (-0.6, 1.6),
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     r"""Two panels: paths in parameter space over Rosenbrock's contours, and the same paths in output
     space :math:`z = f(x)` over the circles :math:`\mathcal L(z) = z_1^2 + z_2^2`.
@@ -153,6 +164,8 @@ def plot_rosenbrock_paths(
         output_paths: name -> array ``(T, 2)`` of their images ``f(x)`` (same names).
         a, b: Rosenbrock's constants.
         xlim, ylim: the parameter-space window.
+        colors: name -> matplotlib colour, so that one method keeps one colour across figures
+            (names left out take the default cycle by position).
 
     Returns:
         The Figure (two Axes: parameter space, output space).
@@ -169,8 +182,9 @@ def plot_rosenbrock_paths(
     fig, (ax_x, ax_z) = plt.subplots(1, 2, figsize=(10, 4))
     plot_rosenbrock_contours(ax_x, xlim=xlim, ylim=ylim, a=a, b=b)
     zs = {k: _as_path(v, f"output_paths[{k!r}]") for k, v in output_paths.items()}
-    for i, (name, p) in enumerate(paths.items()):
-        c = _COLORS[i % len(_COLORS)]
+    cols = _colors_for(list(paths), colors, "paths")
+    for name, p in paths.items():
+        c = cols[name]
         plot_path(p, ax_x, label=name, color=c)
         plot_path(zs[name], ax_z, label=name, color=c)
     r = max(max(np.max(np.abs(z)) for z in zs.values()), 1e-3) * 1.15
@@ -413,6 +427,7 @@ def plot_preconditioner_fields(
     *,
     values: ArrayLike | None = None,
     titles: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     r"""Kunstner, Balles and Hennig's Figure 1: data, then one vector field per preconditioner.
 
@@ -430,6 +445,7 @@ def plot_preconditioner_fields(
         paths: name -> list of ``(T, 2)`` trajectories (same names as ``fields``).
         values: the loss on the grid, for contours.
         titles: name -> panel title (default: the name).
+        colors: name -> colour of that panel's arrows and paths (default: the colour cycle by position).
 
     Returns:
         The Figure.
@@ -461,9 +477,10 @@ def plot_preconditioner_fields(
     p90 = max(float(np.quantile(np.hypot(np.asarray(u, float), np.asarray(v, float)), 0.9)) for u, v in fields.values())
     scale = max(p90, np.finfo(float).tiny) / spacing   # common to all panels
     titles = dict(titles or {})
-    for i, (ax, (name, (u, v))) in enumerate(zip(axes[1:], fields.items())):
+    cols = _colors_for(list(fields), colors, "fields")
+    for ax, (name, (u, v)) in zip(axes[1:], fields.items()):
         plot_vector_field(
-            grid, grid, u, v, ax, values=values, paths=paths[name], target=ts, color=_COLORS[i % len(_COLORS)],
+            grid, grid, u, v, ax, values=values, paths=paths[name], target=ts, color=cols[name],
             title=titles.get(name, name), scale=scale,
         )
         ax.set_xlabel("$b$")
@@ -541,6 +558,9 @@ def plot_loglog(
     ylabel: str = "",
     title: str | None = None,
     slopes: Mapping[str, float] | None = None,
+    slope_shift: float = 1.0,
+    colors: Mapping[str, str] | None = None,
+    xticks: str = "auto",
 ) -> Axes:
     """Curves on log-log axes, with optional reference slopes (dashed, through each curve's first point).
 
@@ -550,6 +570,14 @@ def plot_loglog(
         ax: Axes to draw on.
         xlabel, ylabel, title: labels.
         slopes: name -> power ``k``: draws ``c * x**k`` through the first point of that curve.
+        slope_shift: factor applied to every reference line (``0.5`` draws it at half the height),
+            so that a line the data follow exactly is not hidden under the curve.
+        colors: name -> colour (default: the colour cycle by position), so that one quantity keeps
+            one colour across a lecture's figures; a reference line takes its curve's colour.
+        xticks: ``"data"`` puts the x ticks at the data points, labelled plainly (``0.005``,
+            ``300``), with no minor tick labels; ``"log"`` keeps matplotlib's decades and minor
+            labels; ``"auto"`` (default) is ``"data"`` for at most 8 distinct points, else ``"log"``.
+            Matplotlib's minor labels at a few points (``3x10^-2``, ``4x10^-2``) can overlap.
 
     Returns:
         The Axes.
@@ -558,18 +586,31 @@ def plot_loglog(
         >>> import numpy as np
         >>> h = np.geomspace(1e-3, 1, 5)
         >>> ax = plot_loglog(h, {"error": h ** 2}, slopes={"error": 2})
+        >>> [t.get_text() for t in ax.get_xticklabels()]
+        ['0.001', '0.005623', '0.03162', '0.1778', '1']
     """
+    if xticks not in ("auto", "data", "log"):
+        raise ValueError(f'xticks must be "auto", "data" or "log", got {xticks!r}.')
+    if not (isinstance(slope_shift, (int, float)) and slope_shift > 0):
+        raise ValueError(f"slope_shift must be a positive factor, got {slope_shift!r}.")
     ax = _new_ax(ax)
     xs = np.asarray(x, float)
-    for i, (name, c) in enumerate(curves.items()):
+    cols = _colors_for(list(curves), colors, "curves")
+    for name, c in curves.items():
         cs = np.asarray(c, float)
         if cs.shape != xs.shape:
             raise ValueError(f"curve {name!r} has shape {cs.shape}, expected {xs.shape} (the shape of x).")
-        col = _COLORS[i % len(_COLORS)]
+        col = cols[name]
         ax.loglog(xs, cs, "o-", color=col, label=name, markersize=4)
         if slopes and name in slopes:
             k = slopes[name]
-            ax.loglog(xs, cs[0] * (xs / xs[0]) ** k, "--", color=col, alpha=0.6, label=f"slope {k:g}")
+            ax.loglog(xs, slope_shift * cs[0] * (xs / xs[0]) ** k, "--", color=col, alpha=0.6, label=f"slope {k:g}")
+    ticks = np.unique(xs)
+    if xticks == "data" or (xticks == "auto" and ticks.size <= 8):
+        from matplotlib.ticker import NullLocator
+
+        ax.set_xticks(ticks, [f"{t:.4g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())  # no minor ticks, so no minor labels to collide
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -165,14 +165,17 @@ def rosenbrock_step_explorer(
 ) -> widgets.VBox:
     r"""A log-scale slider for :math:`\lambda`, redrawing the five steps of :func:`rosenbrock_steps`.
 
-    Large :math:`\lambda` (short steps): all five agree to first order. Small :math:`\lambda`: GD
-    overshoots out of the window (its arrow stops at the edge, and its legend entry says so). The
-    same :math:`\lambda` is not the same step length across metrics: the Euclidean prox and damped
+    The same :math:`\lambda` is not the same step across metrics. Large :math:`\lambda` (say
+    :math:`10^4`): the three steps of the Euclidean :math:`\rho` (GD, its prox, damped Gauss-Newton)
+    agree with each other to first order, and so do the two of the pullback :math:`\rho` (its prox and
+    the natural gradient), which are much shorter. Small :math:`\lambda`: GD overshoots out of the
+    window (its arrow stops at the edge, and its legend entry says so); the Euclidean prox and damped
     Gauss-Newton, for which crossing the valley's steep wall is cheap, drop down the wall and lower
-    :math:`\mathcal J` the most; the pullback prox and the natural gradient (its approximation)
-    measure the step in output space, where crossing the wall is expensive, and move the outputs
-    straight towards the output-space minimum, the way output-space gradient descent would, with
-    shorter steps.
+    :math:`\mathcal J` the most; the pullback prox measures the step in output space, where crossing
+    the wall is expensive, and moves the outputs straight towards the output-space minimum, the way
+    output-space gradient descent would. The natural gradient approximates that prox only for large
+    :math:`\lambda`: from ``x0 = (-0.5, 1)`` at :math:`\lambda = 10` its step is longer than the
+    Euclidean prox's.
 
     The returned box has attributes ``lam_slider``, ``output``, ``last_drawn`` (a dict
     ``{"lam": ...}``), ``last_endpoints``, ``last_figure`` and ``status`` (a hidden ``Text``
