@@ -58,13 +58,75 @@ def test_plot_eigen_errors_matches_per_direction_formula():
     lr, w0 = 0.5, jnp.array([1.0, 2.0])
     ws = quad.gd_trajectory(q, w0, lr, 20)
     ax = gt.plotting.plot_eigen_errors(q, ws, lr)
-    solid = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    dots = {ln.get_gid(): ln for ln in ax.lines}
     e0 = np.linalg.eigh(np.asarray(q.A))[1].T @ np.asarray(w0)  # eigh: ascending, so a = (0.1, 1)
     t = np.arange(21)
-    np.testing.assert_allclose(solid[0].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
-    np.testing.assert_allclose(solid[1].get_ydata(), np.abs(e0[0]) * 0.95**t, rtol=1e-8)
+    # measured errors are dots (no line), predictions lines of the same colour
+    assert dots["error a_1"].get_linestyle() == "None" and dots["error a_1"].get_marker() == "o"
+    np.testing.assert_allclose(dots["error a_1"].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
+    np.testing.assert_allclose(dots["error a_2"].get_ydata(), np.abs(e0[0]) * 0.95**t, rtol=1e-8)
+    np.testing.assert_allclose(dots["prediction a_1"].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
+    assert dots["prediction a_2"].get_linestyle() == "-"
     assert ax.get_yscale() == "log"
-    assert len([ln for ln in ax.lines if ln.get_linestyle() == "--"]) == 2
+    assert [ln.get_label() for ln in ax.get_legend().legend_handles] == ["$a_{1}=1$", "$a_{2}=0.1$"]
+
+
+def test_plot_eigen_errors_does_not_draw_roundoff():
+    # lr = 1 / a_1 solves a_1 in one step: what is left is rounding, which must not be drawn as data
+    q = quad.from_spectrum(jnp.array([1.0, 0.1]), jnp.array([[0.6, -0.8], [0.8, 0.6]]), w_star=jnp.array([0.3, -1.0]))
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 1.0, 30)
+    ax = gt.plotting.plot_eigen_errors(q, ws, 1.0)
+    lines = {ln.get_gid(): np.asarray(ln.get_ydata()) for ln in ax.lines}
+    assert np.isfinite(lines["error a_1"][0]) and np.all(np.isnan(lines["error a_1"][1:]))
+    assert np.all(np.isfinite(lines["error a_2"]))  # 0.9^30 is data, far above rounding
+    assert ax.get_ylim()[0] > 1e-3  # the axis shows the data, not decades of rounding noise
+
+
+def test_one_colour_per_eigendirection_in_every_plot():
+    q = quad.from_spectrum(jnp.array([1.0, 0.1]), jnp.array([[0.6, -0.8], [0.8, 0.6]]))
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 0.7, 20)
+    ax1 = gt.plotting.plot_gd_2d(q, ws)
+    ax2 = gt.plotting.plot_eigen_errors(q, ws, 0.7)
+    ax3 = gt.plotting.plot_eigen_coordinates(q, ws)
+    assert gt.plotting.drawn_eigen_colors(ax1, ax2, ax3) == {1: "tab:red", 2: "tab:blue"}
+    assert gt.plotting.eigen_color(0) == "tab:red" and gt.plotting.eigen_color(2) == "tab:green"
+    # and the red arrow is a_1's eigenvector (the larger eigenvalue), the blue one a_2's
+    Q = np.asarray(quad.eigenbasis(q).Q)
+    for j in range(2):
+        (arrow,) = [t for t in ax1.texts if t.get_gid() == f"eigenvector a_{j + 1}"]
+        d = np.subtract(arrow.xy, arrow.xyann)
+        np.testing.assert_allclose(abs(d @ Q[:, j]) / np.linalg.norm(d), 1.0, atol=1e-9)
+    # a figure that mixes them up is caught
+    ax2.lines[0].set_color("tab:orange")
+    with pytest.raises(ValueError, match="a_1 is drawn in 2 colours"):
+        gt.plotting.drawn_eigen_colors(ax1, ax2)
+    with pytest.raises(ValueError, match="j >= 0"):
+        gt.plotting.eigen_color(-1)
+
+
+def test_eigenvector_labels_sit_beside_their_arrows_away_from_the_other():
+    q = quad.from_spectrum(jnp.array([1.0, 0.1]), jnp.array([[0.6, -0.8], [0.8, 0.6]]), w_star=jnp.array([0.5, 0.5]))
+    ax = gt.plotting.plot_eigenvectors(q, length=1.0)
+    Q = np.asarray(quad.eigenbasis(q).Q)
+    for j in range(2):
+        (arrow,) = [t for t in ax.texts if t.get_gid() == f"eigenvector a_{j + 1}"]
+        (label,) = [t for t in ax.texts if t.get_gid() == f"eigenvalue a_{j + 1}"]
+        v = np.subtract(arrow.xy, arrow.xyann)
+        np.testing.assert_allclose(label.xy, np.asarray(arrow.xyann) + 0.55 * v)   # the middle of the shaft
+        offset = np.asarray(label.xyann)                                           # in points, away from a_(other)
+        assert offset @ Q[:, 1 - j] < 0 and abs(offset @ Q[:, j]) < 1e-9
+        assert label.get_text().startswith(f"$a_{j + 1}=")
+
+
+def test_eigenvectors_point_into_a_fixed_window():
+    # w* at the window's lower right corner: both arrows must point up-left, into the picture
+    q = quad.from_spectrum(jnp.array([1.0, 0.1]), jnp.array([[0.6, -0.8], [0.8, 0.6]]), w_star=jnp.array([1.0, -1.0]))
+    ax = gt.plotting.plot_contours(q, xlim=(-1.0, 1.2), ylim=(-1.2, 1.0))
+    gt.plotting.plot_eigenvectors(q, ax=ax, length=0.5)
+    for j in range(2):
+        (arrow,) = [t for t in ax.texts if t.get_gid() == f"eigenvector a_{j + 1}"]
+        d = np.subtract(arrow.xy, arrow.xyann)
+        assert d @ (np.array([0.1, -0.1]) - np.array([1.0, -1.0])) > 0
 
 
 def test_plot_eigen_errors_skips_null_directions():

@@ -59,3 +59,10 @@ def test_explorer_rejects_out_of_range_values():
         gt.widgets.gd_quadratic_explorer(lr=3.0)
     with pytest.raises(ValueError, match=r"kappa must be in \[1, 1000\]"):
         gt.widgets.gd_quadratic_explorer(kappa=0.5)
+
+
+def test_explorer_draws_each_direction_in_one_colour_in_both_panels():
+    box = gt.widgets.gd_quadratic_explorer(lr=1.9, kappa=10.0, num_steps=12)
+    assert gt.plotting.drawn_eigen_colors(*box.last_figure.axes) == {1: "tab:red", 2: "tab:blue"}
+    box.kappa_slider.value = 100.0
+    assert gt.plotting.drawn_eigen_colors(*box.last_figure.axes) == {1: "tab:red", 2: "tab:blue"}

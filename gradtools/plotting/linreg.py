@@ -12,9 +12,11 @@ References:
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import jax.numpy as jnp
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 from jax.typing import ArrayLike
@@ -24,6 +26,9 @@ from matplotlib.figure import Figure
 from gradtools import quadratic as quad
 
 __all__ = [
+    "EIGEN_COLORS",
+    "eigen_color",
+    "drawn_eigen_colors",
     "plot_contours",
     "plot_trajectory",
     "plot_eigenvectors",
@@ -35,6 +40,85 @@ __all__ = [
     "rotated_quadratic_2d",
     "plot_gd_quadratic_2d",
 ]
+
+
+#: The colour of eigendirection :math:`j` (0-based, eigenvalues sorted from largest to smallest) in
+#: every lecture-1 figure and the explorer: the arrow of its eigenvector, its error curve and its
+#: coordinate. ``a_1`` is red, ``a_2`` blue, ``a_3`` green; the colours repeat after eight.
+EIGEN_COLORS: tuple[str, ...] = (
+    "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan",
+)
+
+
+def eigen_color(j: int) -> str:
+    """The colour of eigendirection ``j`` (0-based: ``j = 0`` is :math:`a_1`, the largest eigenvalue).
+
+    Every plot of this module draws direction ``j`` in this colour, so a figure's text can name it.
+
+    Example:
+        >>> eigen_color(0), eigen_color(1)
+        ('tab:red', 'tab:blue')
+    """
+    if not isinstance(j, (int, np.integer)) or j < 0:
+        raise ValueError(f"expected a direction index j >= 0 (0 is a_1, the largest eigenvalue), got {j!r}.")
+    return EIGEN_COLORS[int(j) % len(EIGEN_COLORS)]
+
+
+_GID = re.compile(r"^(eigenvector|eigenvalue|error|prediction|coordinate) a_(\d+)$")
+
+
+def drawn_eigen_colors(*axes: Axes) -> dict[int, str]:
+    """The colour each eigendirection :math:`a_j` is drawn in, read back from the artists of ``axes``.
+
+    Looks at everything this module draws for a direction (the eigenvector arrow and its label, the
+    error dots and prediction line, the coordinate curve; they carry a ``gid`` such as
+    ``"eigenvector a_1"``), so a notebook can assert that a figure shows what its text says.
+
+    Args:
+        *axes: Axes drawn by this module's functions.
+
+    Returns:
+        ``{j: colour}`` with ``j`` 1-based (``1`` is :math:`a_1`, the largest eigenvalue) and the colour's
+        name in :data:`EIGEN_COLORS` (``"tab:red"``), or its hex code if it is not one of them.
+
+    Raises:
+        ValueError: if one direction is drawn in more than one colour.
+
+    Example:
+        >>> q = quad.from_spectrum(jnp.array([1.0, 0.1]))
+        >>> drawn_eigen_colors(plot_eigenvectors(q))
+        {1: 'tab:red', 2: 'tab:blue'}
+    """
+    found: dict[int, set[str]] = {}
+    for ax in axes:
+        for artist in [*ax.texts, *ax.lines]:
+            m = _GID.match(artist.get_gid() or "")
+            if m is None:
+                continue
+            if m.group(1) == "eigenvector":
+                colors = [artist.arrow_patch.get_edgecolor()]
+            elif m.group(1) == "eigenvalue":
+                colors = [artist.get_color()]
+            else:
+                colors = [artist.get_color(), artist.get_markerfacecolor(), artist.get_markeredgecolor()]
+            found.setdefault(int(m.group(2)), set()).update(mcolors.to_hex(c) for c in colors)
+    names = {mcolors.to_hex(c): c for c in EIGEN_COLORS}
+    out = {}
+    for j, hexes in sorted(found.items()):
+        if len(hexes) != 1:
+            raise ValueError(
+                f"a_{j} is drawn in {len(hexes)} colours, {sorted(hexes)}; expected one (eigen_color({j - 1}))."
+            )
+        (h,) = hexes
+        out[j] = names.get(h, h)
+    return out
+
+
+def _roundoff_level(ws: np.ndarray, err: np.ndarray) -> float:
+    """Errors at or below this are rounding noise of the iterates, not data."""
+    eps = np.finfo(ws.dtype if np.issubdtype(ws.dtype, np.floating) else float).eps
+    scale = max(float(np.abs(ws[0]).max()), float(np.abs(err[0]).max()), float(np.abs(ws - err).max()))
+    return 100.0 * eps * max(scale, np.finfo(float).tiny)
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
@@ -154,6 +238,12 @@ def plot_trajectory(
 def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: float = 1.5) -> Axes:
     r"""Arrows along the eigenvectors of a 2-D quadratic, from its minimizer, labelled with :math:`a_j`.
 
+    The arrow of :math:`a_1` (the larger eigenvalue) is drawn in ``eigen_color(0)`` (red), that of
+    :math:`a_2` in ``eigen_color(1)`` (blue). Each label has its arrow's colour and sits beside the
+    middle of its arrow, on the side away from the other one. When the Axes already has a fixed
+    window (as after :func:`plot_contours`), each eigenvector is drawn with the sign that points
+    into the window.
+
     Args:
         q: a quadratic with ``A`` of shape ``(2, 2)``.
         ax: Axes to draw on (default: a new figure).
@@ -172,12 +262,27 @@ def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: floa
     ax = _new_ax(ax)
     eig = quad.eigenbasis(q)
     w_star = np.asarray(quad.minimizer(q))
-    for j, color in zip(range(2), ("tab:red", "tab:blue")):
-        v = length * np.asarray(eig.Q[:, j])
+    Q = np.asarray(eig.Q)
+    if not (ax.get_autoscalex_on() or ax.get_autoscaley_on()):
+        # a window is set: of the two signs of each eigenvector, draw the one pointing into it
+        toward = np.array([np.mean(ax.get_xlim()), np.mean(ax.get_ylim())]) - w_star
+        Q = Q * np.where(toward @ Q < 0, -1.0, 1.0)
+    for j in range(2):
+        color = eigen_color(j)
+        v = length * Q[:, j]
         ax.annotate(
-            "", xy=w_star + v, xytext=w_star, arrowprops=dict(arrowstyle="->", color=color, lw=1.8)
+            "", xy=w_star + v, xytext=w_star, arrowprops=dict(arrowstyle="->", color=color, lw=1.8),
+            gid=f"eigenvector a_{j + 1}",
         )
-        ax.text(*(w_star + 1.12 * v), f"$a_{j + 1}={float(eig.eigvals[j]):.3g}$", color=color, fontsize=9)
+        # the label sits beside the middle of its shaft, on the side away from the other arrow: it stays in
+        # the window whenever the arrow does, and covers neither arrow
+        away = -Q[:, 1 - j]
+        ax.annotate(
+            f"$a_{j + 1}={float(eig.eigvals[j]):.3g}$", xy=w_star + 0.55 * v, xytext=5 * away,
+            textcoords="offset points", color=color, fontsize=9, gid=f"eigenvalue a_{j + 1}",
+            ha="left" if away[0] > 0.3 else "right" if away[0] < -0.3 else "center",
+            va="bottom" if away[1] > 0.3 else "top" if away[1] < -0.3 else "center",
+        )
     return ax
 
 
@@ -237,18 +342,22 @@ def plot_eigen_errors(
 ) -> Axes:
     r"""Per-eigendirection error :math:`|\tilde w_j(t) - \tilde w_{\star j}|` against the step, log scale.
 
-    Solid lines are the measured errors of the iterates ``ws``; with ``lr`` given, dashed lines are
-    the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|`. Directions with
+    Dots are the measured errors of the iterates ``ws``; with ``lr`` given, a line of the same colour
+    is the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|` (the dots sit on
+    it when the prediction holds). Direction :math:`j` has colour ``eigen_color(j - 1)``, as its
+    arrow in :func:`plot_eigenvectors`. Errors at rounding level (100 machine epsilons of the
+    iterates' scale) are not drawn: a direction solved exactly stops there. Directions with
     :math:`a_j \le 0` (no minimum along them) are skipped.
 
     Args:
         q: the quadratic (any dimension).
         ws: iterates ``(num_steps + 1, n)``.
-        lr: the learning rate that produced ``ws``, for the dashed predictions.
+        lr: the learning rate that produced ``ws``, for the predictions.
         ax: Axes to draw on (default: a new figure).
 
     Returns:
-        The Axes.
+        The Axes. Its lines are, per drawn direction, the measured dots (labelled
+        ``$a_{j}=...$``) then, with ``lr``, the prediction (labelled ``_prediction a_j``).
 
     Example:
         >>> q = quad.from_spectrum(jnp.array([1.0, 0.1]))
@@ -264,20 +373,22 @@ def plot_eigen_errors(
     a = np.asarray(eig.eigvals)
     err = (ws - np.asarray(quad.minimizer(q))) @ np.asarray(eig.Q)
     t = np.arange(ws.shape[0])
-    # errors below rounding level (a relative 1e-16 of the start) are noise: floor them there
-    floor = 1e-16 * max(float(np.abs(ws[0]).max()), float(np.abs(err[0]).max()), 1e-300)
+    cut = _roundoff_level(ws, err)
     positive = a > n * np.finfo(a.dtype).eps * np.abs(a).max()
     for j in np.flatnonzero(positive):
-        (line,) = ax.plot(t, np.maximum(np.abs(err[:, j]), floor), lw=1.5, label=f"$a_{{{j + 1}}}={a[j]:.3g}$")
+        color = eigen_color(int(j))
+        measured = np.abs(err[:, j])
+        ax.plot(t, np.where(measured > cut, measured, np.nan), "o", ms=3, color=color,
+                label=f"$a_{{{j + 1}}}={a[j]:.3g}$", gid=f"error a_{j + 1}")
         if lr is not None:
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", under="ignore"):
                 pred = np.abs(1.0 - lr * a[j]) ** t * abs(err[0, j])
-            ax.plot(t, np.maximum(pred, floor), "--", color=line.get_color(), lw=1.0)
+            ax.plot(t, np.where(pred > cut, pred, np.nan), "-", color=color, lw=1.0,
+                    label=f"_prediction a_{j + 1}", gid=f"prediction a_{j + 1}")
     ax.set_yscale("log")
-    ax.set_ylim(bottom=0.5 * floor)
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$|\tilde w_j(t) - \tilde w_{\star j}|$")
-    ax.legend(fontsize=8, title="solid: GD, dashed: $|1-\\alpha a_j|^t$" if lr is not None else None,
+    ax.legend(fontsize=8, title="dots: GD; lines: prediction $|1-\\alpha a_j|^t$" if lr is not None else None,
               title_fontsize=8)
     return ax
 
@@ -294,6 +405,7 @@ def plot_eigen_coordinates(
 
     Shows the three behaviours of lecture 1 side by side: geometric convergence (:math:`a_j > 0`),
     linear drift (:math:`a_j = 0,\ \tilde b_j \neq 0`), and no motion (:math:`a_j = 0 = \tilde b_j`).
+    Coordinate :math:`j` has colour ``eigen_color(j - 1)``.
 
     Args:
         q: the quadratic (any dimension).
@@ -345,7 +457,7 @@ def plot_eigen_coordinates(
         lab = labels[j] if labels is not None else (
             rf"$a_{{{j + 1}}}={float(a[j]):.2g},\ \tilde b_{{{j + 1}}}={float(b_tilde[j]):.2g}$"
         )
-        ax.plot(t, coords[:, j], lw=1.5, label=lab)
+        ax.plot(t, coords[:, j], lw=1.5, color=eigen_color(j), label=lab, gid=f"coordinate a_{j + 1}")
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\tilde w_j(t)$")
     ax.legend(fontsize=8)
