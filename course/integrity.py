@@ -197,47 +197,67 @@ class _Ban:
             if code is not None:
                 _nested(code, self.allow)
 
-    def _add(self, obj, label, depth=0):
+    def _add(self, obj, label, depth=0, home=None):
+        """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the
+        same top-level package is banned: ``gradtools`` bans its own functions, not the JAX functions
+        or the namedtuple methods its namespace happens to hold."""
         if _isinstance(obj, _ModuleType):
             path = _getattr(obj, "__file__", None)
             if path:
                 if _os.path.basename(path) == "__init__.py":
                     path = _os.path.dirname(path) + _os.sep
                 self.prefixes.append((path, label))
+            home = _home(obj.__name__)
             for value in _list(_vars(obj).values()):
                 if _isinstance(value, _ModuleType):
                     continue  # its own file is covered by the prefix when inside the package
                 if _callable(value) and depth < 1:
-                    self._add(value, f"{label}.{_getattr(value, '__name__', '?')}", depth + 1)
+                    self._add(value, f"{label}.{_getattr(value, '__name__', '?')}", depth + 1, home)
             return
         if _isinstance(obj, type):
             found = False
+            home = home or _home(_getattr(obj, "__module__", "") or "")
             for key, value in _list(_vars(obj).items()):
                 if _isinstance(value, (staticmethod, classmethod)):
                     value = value.__func__
                 if _isinstance(value, _FunctionType):
                     found = True
-                    self._add(value, f"{label}.{key}", depth + 1)
+                    self._add(value, f"{label}.{key}", depth + 1, home)
             if not found and depth == 0:
                 raise TypeError(f"forbid: {label} is a class written in C, whose use no check can see; "
                                 "test at a size the forbidden route cannot finish instead (seconds=)")
             return
         f = _unwrap(obj)
         if _isinstance(f, _FunctionType):
+            if home is not None and not f.__code__.co_filename.startswith(home):
+                return  # defined elsewhere: not what this ban is about
             self.functions.append((f, label))
             for code in _nested(f.__code__, set()):
                 self.codes.setdefault(code, label)
                 if _len(code.co_code) >= _MIN_SIGNATURE:
                     self.signatures.setdefault((code.co_code, code.co_names, code.co_varnames), label)
         elif _isinstance(f, _BuiltinType):
-            self.cfuncs[_id(f)] = label
+            module = _getattr(f, "__module__", None) or ""
+            if home is None or _home(module) == home:
+                self.cfuncs[_id(f)] = label
         elif _callable(f):
             call = _getattr(type(f), "__call__", None)
             if _isinstance(call, _FunctionType):
-                self._add(call, label, depth + 1)
+                self._add(call, label, depth + 1, home)
             elif depth == 0:  # a C callable met while banning a whole module is covered by its files
                 raise TypeError(f"forbid: cannot recognise calls of {label} ({type(f).__name__}); "
                                 "ban the Python function it runs instead")
+
+
+def _home(module_name: str) -> str | None:
+    """The folder (or file) of the top-level package of ``module_name``, ending in a separator for a folder."""
+    top = _sys.modules.get(module_name.split(".")[0])
+    path = _getattr(top, "__file__", None) if top is not None else None
+    if not path:
+        return None
+    if _os.path.basename(path) == "__init__.py":
+        return _os.path.dirname(path) + _os.sep
+    return path
 
 
 def _label_for(item) -> str:
@@ -270,7 +290,11 @@ def _caller(frame) -> str:
             return ""
         fname = f.f_code.co_filename
         if not fname.startswith(_LIBRARY_DIRS) and not fname.startswith("<frozen"):
-            return f" (called at {fname}:{f.f_lineno})" if not fname.startswith(_HERE) else ""
+            if fname.startswith(_HERE):
+                return ""
+            if "ipykernel_" in fname or fname.startswith("<ipython-input"):
+                return f" (called at line {f.f_lineno} of a notebook cell)"  # no kernel's temporary path
+            return f" (called at {fname}:{f.f_lineno})"
         f = f.f_back
     return ""
 
@@ -565,6 +589,6 @@ def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
 _OWN = tuple((f, f.__code__) for f in (
     forbid, traced, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
-    _Ban.__init__, _Ban._add,
+    _Ban.__init__, _Ban._add, _home,
 ))
 _OWN_CODES = _frozenset(c for _, code in _OWN for c in _nested(code, set()))

@@ -333,3 +333,14 @@ def test_a_lazy_answer_is_caught_when_the_test_materialises_it_inside_the_block(
         return Lazy()
 
     assert caught(lambda: np.asarray(answer(W)), jax.hessian) is not None
+
+
+def test_a_banned_module_bans_what_it_defines_not_what_its_namespace_holds():
+    # gradtools' namespace holds namedtuples (their _replace is collections' code, shared by every
+    # namedtuple, JAX's included) and functions imported from JAX: neither is gradtools' to ban.
+    info = gt.cg_solve(lambda v: 2.0 * v, jnp.ones(3))[1]
+    with forbid("gradtools"):
+        info._replace(iterations=0)
+        jax.flatten_util.ravel_pytree({"a": jnp.ones(2)})
+        jax.jvp(jnp.sin, (W,), (W,))
+    assert caught(lambda: gt.cg_solve(lambda v: 2.0 * v, jnp.ones(3)), "gradtools") is not None
