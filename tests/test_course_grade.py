@@ -246,6 +246,8 @@ def test_feedback_pages_show_points_and_failures_and_no_secret(folder_run):
     assert '<span class="bad"><span class="num">2</span>assert_allclose(square_norm(np.array([3.0, 4.0])), 25.0)' in edited
     hidden = pages["hidden_01_tiny.html"]
     assert "The failure is in the hidden tests" in hidden and 'class="bad"' not in hidden and "line 5" not in hidden
+    # nor the hidden test's expected values, which a resubmission could hard-code
+    assert "DESIRED" not in hidden and "Mismatched elements" not in hidden and "it may quote the hidden test" in hidden
     untouched = pages["untouched_01_tiny.html"]
     assert untouched.count("not answered (the answer cell still raises NotImplementedError)") == 6  # table and sections
     assert "The answer was left as released, so it scores 0." in untouched

@@ -41,6 +41,19 @@ pre.message { background: #fff1f0; border-color: #ffcecb; white-space: pre-wrap;
 .note { color: #59636e; font-size: .9rem; }
 """
 
+def _hidden_message(message: str) -> str:
+    """What a page shows of a hidden test's failure: the error's first line when it holds no number.
+
+    A hidden test's message may quote its expected values ("DESIRED: array(6.517...)"), which
+    would let a resubmission hard-code them; the error's name and a number-free first line do not.
+    """
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    name = first.split(":", 1)[0].strip()
+    if first and not re.search(r"\d", first):
+        return first
+    return f"{name} (the rest of the message is not shown: it may quote the hidden test's values)"
+
+
 HIDDEN_NOTE = ("The failure is in the hidden tests, which check your answer at other inputs and are not shown: "
                "your answer passes the visible checks above but not all of them.")
 
@@ -160,6 +173,8 @@ def render_page(r: SubmissionResult, tests: dict[str, str]) -> str:
                 out.append("<p>The answer was left as released, so it scores 0.</p>")
             continue
         message = e.message or e.reason
+        if message and e.hidden:
+            message = _hidden_message(message)
         if message:
             out.append(f"<pre class=\"message\">{esc(message)}</pre>")
         trouble = re.search(r" \[(answer cell .*)\]$", e.reason)
