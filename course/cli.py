@@ -12,7 +12,7 @@ Commands (run from the repository root):
   stats REPORT         what the class got right and wrong, per exercise, from a JSON report
   list                 the syllabus: lectures, status, exercises and points
   gpu-size [NB...]     run lectures 5 and 6 in their GPU configuration (COURSE_SIZE=gpu), on copies
-  hosted [--check]     write the install cell and GPU metadata of lectures 5 and 6 (hosted notebooks)
+  hosted [--check]     write the install cell of every lecture and solution, and lectures 5 and 6's GPU metadata
 
 Exit status: 0 on success (for grade: grading ran, whatever the scores; for check: every visible
 test passed), 1 when release --check finds a problem, release refuses to overwrite an edited file,
@@ -320,9 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     p.set_defaults(func=_cmd_gpu_size)
 
-    p = sub.add_parser("hosted", help="write the install cell and GPU metadata of lectures 5 and 6 from pyproject.toml")
-    p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 5 and 6)")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a lecture is out of step")
+    p = sub.add_parser("hosted", help="write the hosted-notebook install cell (and lectures 5-6's GPU metadata) from pyproject.toml")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: every lecture and solution NN_topic.ipynb)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook is out of step")
     p.set_defaults(func=_cmd_hosted)
 
     p = sub.add_parser("list", help="the syllabus: lectures, status, exercises and points")

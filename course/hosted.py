@@ -1,17 +1,18 @@
-"""Lectures that open on a hosted notebook service with a GPU (Colab, Kaggle): ``python -m course hosted``.
+"""Notebooks that open on hosted notebook services (Colab, Kaggle, Binder): ``python -m course hosted``.
 
-A hosted notebook starts with nothing of the course installed. The GPU-size lectures (5 and 6)
-therefore carry, as their first code cell, an install cell that does nothing where ``gradtools``
-is importable and otherwise installs the course from the repository URL configured once, in
-``pyproject.toml``::
+A hosted notebook starts with nothing of the course installed. Every lecture and every exercise
+notebook therefore carries, as its first code cell, an install cell that does nothing where
+``gradtools`` is importable (a clone after ``make lab``, the grader, the tests) and otherwise
+installs the course from the repository URL configured once, in ``pyproject.toml``::
 
     [tool.course]
     repository = "https://github.com/OWNER/REPO"
 
-They also carry the notebook metadata that asks the service for a GPU runtime. This module
-writes both from that one setting, and ``--check`` (run by the tests) fails when a lecture is out
-of step with it. With no repository configured, the cell says how to install the course instead
-of pretending to: no URL is invented.
+The GPU-size lectures (5 and 6) also carry the notebook metadata that asks the service for a GPU
+runtime. This module writes both from that one setting into ``lectures/`` and ``solutions/`` (the
+release copies the cell into ``exercises/``), and ``--check`` (run by the tests) fails when a
+notebook is out of step with it. With no repository configured, the cell says how to install the
+course instead of pretending to: no URL is invented.
 
 ``COURSE_INSTALL_FROM`` overrides the source (a wheel, a folder, a ``git+`` URL); the tests use
 it to install a wheel built from the checkout into a bare virtual environment.
@@ -39,8 +40,8 @@ GPU_METADATA = {
 }
 
 _TEMPLATE = '''\
-# On a hosted notebook service (Colab, Kaggle) the course is not installed yet: this cell installs
-# it, with JAX's CUDA build when there is a GPU. Where gradtools is installed it does nothing.
+# On a hosted notebook service (Colab, Kaggle, Binder) the course is not installed yet: this cell
+# installs it, with JAX's CUDA build when there is a GPU. Where gradtools is installed it does nothing.
 import importlib.util
 
 if importlib.util.find_spec("gradtools") is None:
@@ -76,8 +77,8 @@ def install_cell_source(url: str) -> str:
     return _TEMPLATE.format(url=url, distribution=DISTRIBUTION)
 
 
-def _sync_one(nb: nbformat.NotebookNode, url: str) -> bool:
-    """Put the install cell and the GPU metadata into ``nb``; True when something changed."""
+def _sync_one(nb: nbformat.NotebookNode, url: str, gpu: bool) -> bool:
+    """Put the install cell (and, for a GPU lecture, the GPU metadata) into ``nb``; True when something changed."""
     source = install_cell_source(url)
     changed = False
     cell = next((c for c in nb.cells if c.get("id") == CELL_ID), None)
@@ -86,28 +87,44 @@ def _sync_one(nb: nbformat.NotebookNode, url: str) -> bool:
         cell = nbformat.v4.new_code_cell(source, id=CELL_ID)
         nb.cells.insert(first_code, cell)
         changed = True
-    elif cell.source != source or cell.cell_type != "code":
-        cell.cell_type, cell.source = "code", source
+    elif cell.source != source or cell.cell_type != "code" or cell.get("outputs"):
+        cell.cell_type, cell.source, cell.outputs, cell.execution_count = "code", source, [], None
         changed = True
     for key, value in GPU_METADATA.items():
-        if nb.metadata.get(key) != value:
+        if gpu and nb.metadata.get(key) != value:
             nb.metadata[key] = value
+            changed = True
+        elif not gpu and key in nb.metadata:
+            del nb.metadata[key]
             changed = True
     return changed
 
 
+def notebooks(root: str | Path = ROOT) -> list[Path]:
+    """The notebooks that carry the install cell: every lecture and solution ``NN_topic.ipynb``
+    (exercises get it from their solution through the release; the start page needs none)."""
+    root = Path(root)
+    return [p for d in ("lectures", "solutions") for p in sorted((root / d).glob("[0-9][0-9]_*.ipynb"))
+            if not p.stem.startswith("00_")]
+
+
 def sync(paths: Sequence[str | Path] = (), *, check: bool = False, root: str | Path = ROOT) -> list[str]:
-    """Write (or, with ``check``, only compare) the install cell and GPU metadata of each lecture.
+    """Write (or, with ``check``, only compare) the install cell and GPU metadata of each notebook.
+
+    Args:
+        paths: notebooks (default: :func:`notebooks`).
+        check: write nothing.
 
     Returns:
         The notebooks that were (or, with ``check``, would be) changed.
     """
     url = repository_url(root)
-    paths = [Path(p) for p in paths] or [Path(root) / "lectures" / f"{s}.ipynb" for s in GPU_LECTURES]
+    paths = [Path(p) for p in paths] or notebooks(root)
     out = []
     for p in paths:
         nb = nbformat.read(p, as_version=4)
-        if _sync_one(nb, url):
+        gpu = p.parent.name == "lectures" and p.stem in GPU_LECTURES
+        if _sync_one(nb, url, gpu):
             out.append(str(p))
             if not check:
                 nbformat.write(nb, p)

@@ -1,8 +1,8 @@
-"""Lectures 5 and 6 open on a hosted notebook service with a GPU (Colab, Kaggle).
+"""Lectures and exercises open on a hosted notebook service (Colab, Kaggle, Binder).
 
 Their first code cell installs the course when gradtools is missing, from the repository URL
-configured once in pyproject.toml ([tool.course] repository), and their metadata asks for a GPU
-runtime (course/hosted.py writes both: `python -m course hosted`). The test that runs the install
+configured once in pyproject.toml ([tool.course] repository), and the metadata of lectures 5 and 6
+asks for a GPU runtime (course/hosted.py writes both: `python -m course hosted`). The test that runs the install
 cell in a bare virtual environment against a wheel built from this checkout takes a minute and a
 half (pip installs JAX and JupyterLab from its cache), so it runs with the GPU-size rehearsal
 (`make gpu-size`, COURSE_REHEARSAL=1), which CI runs after `make test`.
@@ -23,14 +23,20 @@ from course.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_gpu_lectures_carry_the_install_cell_and_gpu_metadata_in_step_with_pyproject():
+def test_every_lecture_and_exercise_carries_the_install_cell_in_step_with_pyproject():
     stale = hosted.sync(check=True)
     assert not stale, f"{stale}: run `python -m course hosted` (pyproject.toml's [tool.course] repository changed?)"
-    for stem in hosted.GPU_LECTURES:
-        nb = nbformat.read(ROOT / "lectures" / f"{stem}.ipynb", as_version=4)
+    paths = [*hosted.notebooks(), *sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))]
+    assert len(paths) >= 18
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
-        assert first_code.get("id") == hosted.CELL_ID, f"{stem}: the install cell must be the first code cell"
-        assert nb.metadata["accelerator"] == "GPU" and nb.metadata["kaggle"]["accelerator"] == "gpu"
+        assert first_code.get("id") == hosted.CELL_ID, f"{path.name}: the install cell must be the first code cell"
+        assert first_code.source == hosted.install_cell_source(hosted.repository_url()), path
+        gpu = path.parent.name == "lectures" and path.stem in hosted.GPU_LECTURES
+        assert (nb.metadata.get("accelerator") == "GPU") == gpu, f"{path}: GPU metadata only on lectures 5 and 6"
+        if gpu:
+            assert nb.metadata["kaggle"]["accelerator"] == "gpu"
 
 
 def test_the_install_cell_does_nothing_where_the_course_is_installed():
@@ -54,13 +60,15 @@ def test_repository_url_is_read_and_checked(tmp_path):
 
 def test_sync_writes_the_cell_once_and_check_sees_a_stale_url(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# L"), nbformat.v4.new_code_cell("import jax")])
-    path = tmp_path / "06_geodesics.ipynb"
+    (tmp_path / "lectures").mkdir()
+    path = tmp_path / "lectures" / "06_geodesics.ipynb"
     nbformat.write(nb, path)
     (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "https://github.com/o/r"\n')
     assert hosted.sync([path], root=tmp_path) == [str(path)]
     assert hosted.sync([path], root=tmp_path, check=True) == []  # idempotent
     cells = nbformat.read(path, as_version=4).cells
     assert cells[1].id == hosted.CELL_ID and "https://github.com/o/r" in cells[1].source and cells[2].source == "import jax"
+    assert nbformat.read(path, as_version=4).metadata["accelerator"] == "GPU"
     (tmp_path / "pyproject.toml").write_text('[tool.course]\nrepository = "https://github.com/o/other"\n')
     assert hosted.sync([path], root=tmp_path, check=True) == [str(path)]
 
