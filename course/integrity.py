@@ -23,7 +23,9 @@ What :func:`forbid` catches, while the block runs:
 - **A compiled trace made before the block.** ``jax.clear_caches()`` runs first, so a function
   jitted and called before the ban is traced again, and the ban sees what its trace calls.
 - **Escapes.** Host callbacks (``jax.pure_callback``, ``io_callback``, ``jax.debug.callback``, whose
-  Python runs on another thread), new processes, raw threads, and touching the check itself
+  Python runs on another thread), executables compiled ahead of time
+  (``jax.jit(f).lower(x).compile()``) or exported (``jax.export``), whose traces were made before
+  the block, new processes, raw threads, and touching the check itself
   (``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``gc.get_referrers``, ...) are
   violations.
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
@@ -327,9 +329,19 @@ def _escape_functions() -> dict:
 
 
 def _callback_functions() -> list:
+    """Always banned: host callbacks (their Python runs on another thread), and executables
+    compiled ahead of time or exported before the block (no trace of theirs can be seen)."""
+    from jax._src.stages import Compiled
     from jax.experimental import io_callback
 
-    return [_jax.pure_callback, io_callback, _jax.debug.callback]
+    out = [_jax.pure_callback, io_callback, _jax.debug.callback, Compiled.__call__]
+    try:
+        from jax.export import Exported
+
+        out.append(Exported.call)
+    except ImportError:  # an older JAX without jax.export
+        pass
+    return out
 
 
 #: Allowed even where callbacks are banned: printing from a jitted function feeds nothing back.

@@ -344,3 +344,13 @@ def test_a_banned_module_bans_what_it_defines_not_what_its_namespace_holds():
         jax.flatten_util.ravel_pytree({"a": jnp.ones(2)})
         jax.jvp(jnp.sin, (W,), (W,))
     assert caught(lambda: gt.cg_solve(lambda v: 2.0 * v, jnp.ones(3)), "gradtools") is not None
+
+
+def test_an_executable_compiled_ahead_of_time_is_refused():
+    # its trace (with the banned call) was made before the block; clearing caches cannot undo it
+    compiled = jax.jit(lambda x: jax.hessian(lambda v: jnp.sum(v**3))(x)).lower(W).compile()
+    assert "Compiled.__call__" in caught(lambda: compiled(W), jax.hessian)
+    exported = jax.export.export(jax.jit(lambda x: jax.hessian(lambda v: jnp.sum(v**3))(x)))(W)
+    assert caught(lambda: exported.call(W), jax.hessian) is not None
+    with forbid(jax.hessian):  # an ordinary jit is traced again inside the block, and is fine
+        jax.jit(lambda x: jax.grad(lambda v: jnp.sum(v**3))(x))(W)
