@@ -10,6 +10,7 @@ compiled answer with :func:`traced`::
         got = gauss_newton_vp(f, L, w, v)           # the student's function
 
     traced(gd_iterate, X, y, lr, t, loops=False)     # JAX operations only: no callback, no loop
+    w = run_traced(gd_iterate, X, y, lr, t, loops=False)   # ... and the values that program computes
 
 What :func:`forbid` catches, while the block runs:
 
@@ -57,7 +58,7 @@ import types as _types
 
 import jax as _jax
 
-__all__ = ["Forbidden", "forbid", "traced"]
+__all__ = ["Forbidden", "forbid", "traced", "run_traced"]
 
 
 class Forbidden(AssertionError):
@@ -75,6 +76,7 @@ _perf_counter = _time.perf_counter
 _monotonic = _time.monotonic
 _clear_caches = _jax.clear_caches
 _make_jaxpr = _jax.make_jaxpr
+_eval_jaxpr = _jax.core.eval_jaxpr
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -547,9 +549,9 @@ def _size(aval) -> int:
     return n
 
 
-def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
            banned=(), why: str = ""):
-    """Trace ``fn(*args)`` to JAX operations and check what it is made of.
+    """Trace ``fn(*args)`` to JAX operations and check what it is made of (see :func:`traced`).
 
     The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
     with no host callback. Optionally it must have no compiled loop (``loops=False``: a closed
@@ -561,7 +563,7 @@ def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
     """
     try:
         with forbid(*banned, why=why):
-            closed = _make_jaxpr(fn, static_argnums=static_argnums)(*args)
+            closed, shapes = _make_jaxpr(fn, static_argnums=static_argnums, return_shape=True)(*args)
     except Forbidden:
         raise
     except _jax.errors.JAXTypeError as e:
@@ -594,12 +596,47 @@ def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
         size, aval, prim = largest
         raise Forbidden(f"the answer forms an array of shape {tuple(aval.shape)} ({size:,} entries, from {prim}); "
                         f"at most {max_size:,} are needed.{why_text}")
-    return closed
+    return closed, shapes
+
+
+def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+           banned=(), why: str = ""):
+    """Trace ``fn(*args)`` to JAX operations and check what it is made of.
+
+    The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
+    with no host callback. Optionally it must have no compiled loop (``loops=False``: a closed
+    form, not an iteration) and form no array of more than ``max_size`` entries (a matrix-free
+    route: no dense ``n x n`` matrix). Tracing runs inside :func:`forbid` with ``banned``. Check
+    values with :func:`run_traced`, which evaluates this same program.
+
+    Returns:
+        The ``ClosedJaxpr``, for further checks (its size, say).
+    """
+    return _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, banned=banned, why=why)[0]
+
+
+def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+               banned=(), why: str = ""):
+    """The answer's outputs, computed from its checked trace: :func:`traced`, then the jaxpr evaluated.
+
+    A value check on ``fn(*args)`` called directly can be fooled by an answer that behaves one way
+    when traced (a closed form, to pass :func:`traced`) and another on concrete inputs (a search in
+    numpy). The outputs returned here come from the very program that was checked.
+
+    Returns:
+        The outputs, with ``fn``'s output structure, as arrays.
+    """
+    closed, shapes = _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size,
+                            banned=banned, why=why)
+    static = {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
+    leaves = _jax.tree.leaves([a for i, a in enumerate(args) if i not in static])
+    out = _eval_jaxpr(closed.jaxpr, closed.consts, *leaves)
+    return _jax.tree.unflatten(_jax.tree.structure(shapes), out)
 
 
 # The check's own functions, compared with their import-time code on every use.
 _OWN = tuple((f, f.__code__) for f in (
-    forbid, traced, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    forbid, traced, run_traced, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home,
 ))

@@ -354,3 +354,22 @@ def test_an_executable_compiled_ahead_of_time_is_refused():
     assert caught(lambda: exported.call(W), jax.hessian) is not None
     with forbid(jax.hessian):  # an ordinary jit is traced again inside the block, and is fine
         jax.jit(lambda x: jax.grad(lambda v: jnp.sum(v**3))(x))(W)
+
+
+def test_run_traced_gives_the_values_of_the_checked_program():
+    from course.integrity import run_traced
+
+    def honest(x, t):
+        return {"w": x * 0.9**t, "n": jnp.sum(x)}
+
+    def two_faced(x, t):  # a closed form when traced, a numpy search on concrete inputs
+        if isinstance(x, jax.core.Tracer):
+            return x * 0.0
+        return np.asarray(x) * 0.9 ** int(t)
+
+    out = run_traced(honest, W, 5, loops=False)
+    np.testing.assert_allclose(out["w"], W * 0.9**5, rtol=1e-12)
+    assert float(out["n"]) == pytest.approx(float(jnp.sum(W)))
+    np.testing.assert_allclose(run_traced(lambda x, k: x * k, W, 3, static_argnums=1), 3 * W)
+    np.testing.assert_allclose(two_faced(W, 5), W * 0.9**5)  # called directly, it looks right
+    np.testing.assert_allclose(run_traced(two_faced, W, 5, loops=False), 0.0)  # the checked program is not
