@@ -120,6 +120,9 @@ def test_near_zero_counts_match_a_manual_count():
     ax = gp.plot_near_zero_counts(ev, r, floor=1, floor_label="known null directions")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [np.sum(np.abs(ev) <= ri) for ri in r])
     assert "known null directions: 1" in [t.get_text() for t in ax.get_legend().get_texts()]
+    ax = gp.plot_near_zero_counts(ev, r, roundoff=2.2e-16)
+    (v,) = [ln for ln in ax.lines if ln.get_label().startswith("round-off")]
+    np.testing.assert_allclose(v.get_xdata(), [2.2e-16, 2.2e-16])
     with pytest.raises(ValueError, match="positive"):
         gp.plot_near_zero_counts(ev, [0.0, 1.0])
 

@@ -277,14 +277,14 @@ def plot_plane(
     cs = ax.contourf(a, b, np.log10(v), levels=levels, cmap="viridis")
     ax.figure.colorbar(cs, ax=ax, label=label)
     taken: list[str] = []
-    for i, (name, p) in enumerate((paths or {}).items()):
+    for name, p in (paths or {}).items():
         p = np.asarray(p, dtype=float)
         if p.ndim != 2 or p.shape[1] != 2:
             raise ValueError(f"paths[{name!r}] must have shape (K, 2), got {p.shape}.")
         c = connectivity_color(name, taken)
         taken.append(c)
-        ax.plot(p[:, 0], p[:, 1], ["--", "-", ":"][i % 3], color=c, lw=2.2, label=name,
-                path_effects=[patheffects.Stroke(linewidth=4, foreground="w"), patheffects.Normal()])
+        ax.plot(p[:, 0], p[:, 1], "-", color=c, lw=2.8, label=name,
+                path_effects=[patheffects.Stroke(linewidth=4.4, foreground="w"), patheffects.Normal()])
     for name, p in (points or {}).items():
         p = _vec(p, f"points[{name!r}]", 2)
         ax.plot(p[0], p[1], "o", color="w", mec="k")
@@ -355,15 +355,18 @@ def plot_near_zero_counts(
     *,
     floor: int | None = None,
     floor_label: str = "exact null directions",
+    roundoff: float | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    r"""The number of eigenvalues with :math:`|\lambda| \le \mathrm{rtol}\,\max|\lambda|` against ``rtol`` (log x).
+    r"""The number of eigenvalues with :math:`|\lambda| \le \mathrm{rtol}\,\max|\lambda|` against ``rtol`` (log-log).
 
     Args:
         eigvals: all eigenvalues, shape ``(n,)``.
         rtols: thresholds, shape ``(R,)``, positive.
         floor: optional count to mark as a horizontal line (e.g. the directions known to be null).
         floor_label: its legend text (the count is appended).
+        roundoff: optional threshold to mark as a vertical line: the relative size of round-off
+            (the dtype's epsilon), below which an eigenvalue cannot be told from zero.
         ax: Axes to draw on.
 
     Returns:
@@ -384,8 +387,11 @@ def plot_near_zero_counts(
     if floor is not None:
         ax.axhline(floor, color="k", ls="--", label=f"{floor_label}: {floor}")
     ax.axhline(len(ev), color="0.5", ls=":", label=f"all n = {len(ev)}")
+    if roundoff is not None:
+        ax.axvline(roundoff, color="0.3", ls="-.", lw=1, label=f"round-off: rtol = {roundoff:.2g}")
+    ax.set_yscale("log", nonpositive="clip")
     ax.set_xlabel(r"relative threshold rtol: $|\lambda| \leq$ rtol $\cdot\,\lambda_{\max}$")
-    ax.set_ylabel("count")
+    ax.set_ylabel("count (log scale)")
     ax.legend(fontsize=8)
     return ax
 
