@@ -215,3 +215,55 @@ def test_bad_input():
         gt.plotting.rotated_quadratic_2d(0.5)
     with pytest.raises(ValueError, match="lr must be positive"):
         gt.plotting.plot_gd_quadratic_2d(0.0, 10.0)
+
+
+def test_explorer_figure_at_kappa_1_draws_the_rotated_eigenvectors_and_both_directions():
+    # kappa = 1: every direction is an eigenvector and eigh returns the axes; the explorer's basis is its rotation
+    angle = 0.5
+    fig = gt.plotting.plot_gd_quadratic_2d(0.6, 1.0, num_steps=10, angle=angle)
+    ax1, ax2 = fig.axes
+    R = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    for j in range(2):
+        (arrow,) = [t for t in ax1.texts if t.get_gid() == f"eigenvector a_{j + 1}"]
+        d = np.subtract(arrow.xy, arrow.xyann)
+        np.testing.assert_allclose(abs(d @ R[:, j]) / np.linalg.norm(d), 1.0, atol=1e-9)
+    lines = {ln.get_gid(): ln for ln in ax2.lines}
+    e0 = R.T @ np.array([-2.0, 2.0])  # the start's error along the rotated axes (w* = 0)
+    t = np.arange(11)
+    for j in range(2):
+        np.testing.assert_allclose(lines[f"error a_{j + 1}"].get_ydata(), abs(e0[j]) * 0.4**t, rtol=1e-8)
+    assert ax2.get_xlim()[1] >= 10  # every step drawn is on the axis
+    assert gt.plotting.drawn_eigen_colors(ax1, ax2) == {1: "tab:red", 2: "tab:blue"}
+
+
+def test_equal_errors_stay_visible_a_dot_inside_a_ring():
+    # two directions with the same eigenvalue and the same start error: the markers coincide
+    q = quad.from_spectrum(jnp.array([1.0, 1.0]))
+    ws = quad.gd_trajectory(q, jnp.array([1.0, 1.0]), 0.3, 8)
+    ax = gt.plotting.plot_eigen_errors(q, ws, 0.3, basis=jnp.eye(2))
+    lines = {ln.get_gid(): ln for ln in ax.lines}
+    ring, dot = lines["error a_1"], lines["error a_2"]
+    np.testing.assert_allclose(ring.get_ydata(), dot.get_ydata())
+    assert ring.get_markerfacecolor() == "none" and ring.get_markersize() > 1.5 * dot.get_markersize()
+    assert dot.get_markerfacecolor() != "none"
+    assert gt.plotting.drawn_eigen_colors(ax) == {1: "tab:red", 2: "tab:blue"}
+
+
+def test_the_legend_says_the_lines_include_the_start_error():
+    q = _q2()
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 1.0, 5)
+    title = gt.plotting.plot_eigen_errors(q, ws, 1.0).get_legend().get_title().get_text()
+    assert title == gt.plotting.PREDICTION_TITLE and r"|\tilde w_j(0)-\tilde w_{\star j}|" in title
+    lines = {ln.get_gid(): ln for ln in plt.gca().lines}
+    assert lines["prediction a_1"].get_linestyle() == "-"  # solid, as the docstrings say
+    assert gt.plotting.plot_eigen_errors(q, ws).get_legend().get_title().get_text() == ""
+
+
+def test_a_basis_that_is_not_an_eigenbasis_is_refused():
+    q = _q2()
+    ws = quad.gd_trajectory(q, jnp.array([2.0, 1.0]), 1.0, 5)
+    R = np.array([[0.6, -0.8], [0.8, 0.6]])
+    with pytest.raises(ValueError, match="must be eigenvectors"):
+        gt.plotting.plot_eigen_errors(q, ws, 1.0, basis=R)
+    with pytest.raises(ValueError, match="orthonormal"):
+        gt.plotting.plot_eigenvectors(q, basis=2 * np.eye(2))

@@ -27,6 +27,7 @@ from gradtools import quadratic as quad
 
 __all__ = [
     "EIGEN_COLORS",
+    "PREDICTION_TITLE",
     "eigen_color",
     "drawn_eigen_colors",
     "plot_contours",
@@ -48,6 +49,10 @@ __all__ = [
 EIGEN_COLORS: tuple[str, ...] = (
     "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan",
 )
+
+
+#: The legend title of :func:`plot_eigen_errors` when it draws predictions: what the markers and lines are.
+PREDICTION_TITLE = r"markers: GD; lines: $|1-\alpha a_j|^t\,|\tilde w_j(0)-\tilde w_{\star j}|$"
 
 
 def eigen_color(j: int) -> str:
@@ -101,6 +106,7 @@ def drawn_eigen_colors(*axes: Axes) -> dict[int, str]:
                 colors = [artist.get_color()]
             else:
                 colors = [artist.get_color(), artist.get_markerfacecolor(), artist.get_markeredgecolor()]
+            colors = [c for c in colors if mcolors.to_rgba(c)[3] > 0]  # an open marker's face ('none') has no colour
             found.setdefault(int(m.group(2)), set()).update(mcolors.to_hex(c) for c in colors)
     names = {mcolors.to_hex(c): c for c in EIGEN_COLORS}
     out = {}
@@ -145,6 +151,31 @@ def _check_trajectory(ws: ArrayLike, n: int | None = None) -> np.ndarray:
             f"got shape {ws.shape}."
         )
     return ws
+
+
+def _basis(q: quad.Quadratic, basis: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Q, a, b_tilde)``: eigenvectors as columns, their eigenvalues and :math:`Q^\top b`.
+
+    Without ``basis``, those of ``jnp.linalg.eigh`` (eigenvalues from largest to smallest). With it, its
+    columns, checked to be orthonormal eigenvectors of ``q.A``, with their Rayleigh quotients. A repeated
+    eigenvalue has no preferred eigenvectors (every orthonormal basis of its eigenspace is one) and
+    ``eigh`` returns an arbitrary one, so a caller that knows the basis it built passes it.
+    """
+    if basis is None:
+        eig = quad.eigenbasis(q)
+        return np.asarray(eig.Q), np.asarray(eig.eigvals), np.asarray(eig.b_tilde)
+    A = np.asarray(q.A)
+    n = A.shape[0]
+    Q = np.asarray(basis, dtype=float)
+    if Q.shape != (n, n):
+        raise ValueError(f"basis must be ({n}, {n}) (eigenvectors as columns), got shape {Q.shape}.")
+    if not np.allclose(Q.T @ Q, np.eye(n), atol=1e-8):
+        raise ValueError("basis must have orthonormal columns (Q^T Q = I); orthonormalize it, e.g. with jnp.linalg.qr.")
+    a = np.einsum("ij,ik,kj->j", Q, A, Q)  # Rayleigh quotients
+    scale = max(float(np.abs(A).max()), 1.0)
+    if not np.allclose(A @ Q, Q * a, atol=1e-8 * scale):
+        raise ValueError("the columns of basis must be eigenvectors of q.A (A q_j = a_j q_j); got other vectors.")
+    return Q, a, Q.T @ np.asarray(q.b)
 
 
 def plot_contours(
@@ -235,7 +266,9 @@ def plot_trajectory(
     return ax
 
 
-def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: float = 1.5) -> Axes:
+def plot_eigenvectors(
+    q: quad.Quadratic, *, ax: Axes | None = None, length: float = 1.5, basis: ArrayLike | None = None,
+) -> Axes:
     r"""Arrows along the eigenvectors of a 2-D quadratic, from its minimizer, labelled with :math:`a_j`.
 
     The arrow of :math:`a_1` (the larger eigenvalue) is drawn in ``eigen_color(0)`` (red), that of
@@ -248,9 +281,16 @@ def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: floa
         q: a quadratic with ``A`` of shape ``(2, 2)``.
         ax: Axes to draw on (default: a new figure).
         length: arrow length in plot units.
+        basis: the orthonormal eigenvectors to draw, as the columns of a ``(2, 2)`` matrix, column ``j``
+            for :math:`a_{j+1}` (default: those of ``jnp.linalg.eigh``, largest eigenvalue first). Pass
+            it when the eigenvalues are equal: then every direction is an eigenvector, and ``eigh``
+            returns the coordinate axes whatever basis the quadratic was built in.
 
     Returns:
         The Axes.
+
+    Raises:
+        ValueError: if ``basis`` is not orthonormal or its columns are not eigenvectors of ``q.A``.
 
     Example:
         >>> ax = plot_eigenvectors(quad.from_spectrum(jnp.array([1.0, 0.1])))
@@ -259,10 +299,9 @@ def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: floa
         Lecture 1 of this course.
     """
     _check_2d(q, "plot_eigenvectors")
+    Q, a, _ = _basis(q, basis)
     ax = _new_ax(ax)
-    eig = quad.eigenbasis(q)
     w_star = np.asarray(quad.minimizer(q))
-    Q = np.asarray(eig.Q)
     if not (ax.get_autoscalex_on() or ax.get_autoscaley_on()):
         # a window is set: of the two signs of each eigenvector, draw the one pointing into it
         toward = np.array([np.mean(ax.get_xlim()), np.mean(ax.get_ylim())]) - w_star
@@ -278,7 +317,7 @@ def plot_eigenvectors(q: quad.Quadratic, *, ax: Axes | None = None, length: floa
         # the window whenever the arrow does, and covers neither arrow
         away = -Q[:, 1 - j]
         ax.annotate(
-            f"$a_{j + 1}={float(eig.eigvals[j]):.3g}$", xy=w_star + 0.55 * v, xytext=5 * away,
+            f"$a_{j + 1}={float(a[j]):.3g}$", xy=w_star + 0.55 * v, xytext=5 * away,
             textcoords="offset points", color=color, fontsize=9, gid=f"eigenvalue a_{j + 1}",
             ha="left" if away[0] > 0.3 else "right" if away[0] < -0.3 else "center",
             va="bottom" if away[1] > 0.3 else "top" if away[1] < -0.3 else "center",
@@ -294,6 +333,7 @@ def plot_gd_2d(
     label: str | None = None,
     xlim: tuple[float, float] | None = None,
     ylim: tuple[float, float] | None = None,
+    basis: ArrayLike | None = None,
 ) -> Axes:
     """Contours, eigenvectors, minimizer (star) and a gradient-descent path of a 2-D quadratic.
 
@@ -305,6 +345,7 @@ def plot_gd_2d(
         ax: Axes to draw on (default: a new figure).
         label: legend label of the path.
         xlim, ylim: the window (default: around the minimizer and the start).
+        basis: the eigenvectors to draw (see :func:`plot_eigenvectors`).
 
     Returns:
         The Axes.
@@ -325,7 +366,7 @@ def plot_gd_2d(
         xlim = xlim or (w_star[0] - r, w_star[0] + r)
         ylim = ylim or (w_star[1] - r, w_star[1] + r)
     plot_contours(q, ax=ax, xlim=xlim, ylim=ylim)
-    plot_eigenvectors(q, ax=ax, length=0.35 * (xlim[1] - xlim[0]))
+    plot_eigenvectors(q, ax=ax, length=0.35 * (xlim[1] - xlim[0]), basis=basis)
     plot_trajectory(ws, ax=ax, label=label, color="k")
     ax.plot(*w_star, "*", color="tab:orange", ms=12, label=r"$w_\star$")
     ax.set_xlim(*xlim)
@@ -339,13 +380,16 @@ def plot_eigen_errors(
     lr: float | None = None,
     *,
     ax: Axes | None = None,
+    basis: ArrayLike | None = None,
 ) -> Axes:
     r"""Per-eigendirection error :math:`|\tilde w_j(t) - \tilde w_{\star j}|` against the step, log scale.
 
-    Dots are the measured errors of the iterates ``ws``; with ``lr`` given, a line of the same colour
-    is the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|` (the dots sit on
-    it when the prediction holds). Direction :math:`j` has colour ``eigen_color(j - 1)``, as its
-    arrow in :func:`plot_eigenvectors`. Errors at rounding level (100 machine epsilons of the
+    Markers are the measured errors of the iterates ``ws``; with ``lr`` given, a solid line of the same
+    colour is the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|` (the
+    markers sit on it when the prediction holds). Direction :math:`j` has colour ``eigen_color(j - 1)``,
+    as its arrow in :func:`plot_eigenvectors`; :math:`a_1`'s markers are open rings and the others'
+    small filled dots, so two directions with the same errors (equal eigenvalues) both stay visible,
+    a dot inside a ring. Errors at rounding level (100 machine epsilons of the
     iterates' scale) are not drawn: a direction solved exactly stops there. Directions with
     :math:`a_j \le 0` (no minimum along them) are skipped.
 
@@ -354,9 +398,12 @@ def plot_eigen_errors(
         ws: iterates ``(num_steps + 1, n)``.
         lr: the learning rate that produced ``ws``, for the predictions.
         ax: Axes to draw on (default: a new figure).
+        basis: the orthonormal eigenvectors to measure the errors along, as the columns of an
+            ``(n, n)`` matrix (default: those of ``jnp.linalg.eigh``, largest eigenvalue first); see
+            :func:`plot_eigenvectors`.
 
     Returns:
-        The Axes. Its lines are, per drawn direction, the measured dots (labelled
+        The Axes. Its lines are, per drawn direction, the measured markers (labelled
         ``$a_{j}=...$``) then, with ``lr``, the prediction (labelled ``_prediction a_j``).
 
     Example:
@@ -366,19 +413,19 @@ def plot_eigen_errors(
     References:
         Lecture 1 of this course; Goh, *Why Momentum Really Works*, Distill (2017).
     """
-    eig = quad.eigenbasis(q)
-    n = eig.eigvals.shape[0]
+    n = jnp.shape(q.A)[0]
     ws = _check_trajectory(ws, n)
+    Q, a, _ = _basis(q, basis)
     ax = _new_ax(ax)
-    a = np.asarray(eig.eigvals)
-    err = (ws - np.asarray(quad.minimizer(q))) @ np.asarray(eig.Q)
+    err = (ws - np.asarray(quad.minimizer(q))) @ Q
     t = np.arange(ws.shape[0])
     cut = _roundoff_level(ws, err)
     positive = a > n * np.finfo(a.dtype).eps * np.abs(a).max()
     for j in np.flatnonzero(positive):
         color = eigen_color(int(j))
         measured = np.abs(err[:, j])
-        ax.plot(t, np.where(measured > cut, measured, np.nan), "o", ms=3, color=color,
+        ring = dict(ms=7, mfc="none", mew=1.3) if j == 0 else dict(ms=3.5)  # a dot inside a ring if they coincide
+        ax.plot(t, np.where(measured > cut, measured, np.nan), "o", color=color, **ring,
                 label=f"$a_{{{j + 1}}}={a[j]:.3g}$", gid=f"error a_{j + 1}")
         if lr is not None:
             with np.errstate(over="ignore", under="ignore"):
@@ -388,8 +435,8 @@ def plot_eigen_errors(
     ax.set_yscale("log")
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$|\tilde w_j(t) - \tilde w_{\star j}|$")
-    ax.legend(fontsize=8, title="dots: GD; lines: prediction $|1-\\alpha a_j|^t$" if lr is not None else None,
-              title_fontsize=8)
+    title = PREDICTION_TITLE if lr is not None else None
+    ax.legend(fontsize=8, title=title, title_fontsize=8)
     return ax
 
 
@@ -436,20 +483,7 @@ def plot_eigen_coordinates(
     ws = _check_trajectory(ws, n)
     if labels is not None and len(labels) != n:
         raise ValueError(f"expected {n} labels, one per coordinate, got {len(labels)}.")
-    if basis is None:
-        Q, a, b_tilde = np.asarray(eig.Q), np.asarray(eig.eigvals), np.asarray(eig.b_tilde)
-    else:
-        Q = np.asarray(basis, dtype=float)
-        A = np.asarray(q.A)
-        if Q.shape != (n, n):
-            raise ValueError(f"basis must be ({n}, {n}) (eigenvectors as columns), got shape {Q.shape}.")
-        if not np.allclose(Q.T @ Q, np.eye(n), atol=1e-8):
-            raise ValueError("basis must have orthonormal columns (Q^T Q = I); orthonormalize it, e.g. with jnp.linalg.qr.")
-        a = np.einsum("ij,ik,kj->j", Q, A, Q)  # Rayleigh quotients
-        scale = max(float(np.abs(A).max()), 1.0)
-        if not np.allclose(A @ Q, Q * a, atol=1e-8 * scale):
-            raise ValueError("the columns of basis must be eigenvectors of q.A (A q_j = a_j q_j); got other vectors.")
-        b_tilde = Q.T @ np.asarray(q.b)
+    Q, a, b_tilde = _basis(q, basis)
     ax = _new_ax(ax)
     coords = ws @ Q
     t = np.arange(ws.shape[0])
@@ -602,10 +636,11 @@ def plot_gd_quadratic_2d(
 ) -> Figure:
     r"""The explorer's picture: gradient descent on a 2-D quadratic of condition number ``kappa``.
 
-    Left: the path over the loss contours, with the eigenvectors. Right: the error along each
-    eigendirection against the step on a log scale, with the predictions
-    :math:`|1-\alpha a_j|^t` dashed. The title compares ``lr`` with the stability threshold
-    :math:`2/\lambda_{\max} = 2`.
+    Left: the path over the loss contours, with the eigenvectors (those the quadratic was built
+    with, rotated by ``angle``, also at ``kappa = 1`` where every direction is one). Right: the error
+    along each eigendirection against the step on a log scale (markers), with the predictions
+    :math:`|1-\alpha a_j|^t\,|\tilde w_j(0) - \tilde w_{\star j}|` as solid lines of the same colour.
+    The title compares ``lr`` with the stability threshold :math:`2/\lambda_{\max} = 2`.
 
     Args:
         lr: learning rate :math:`\alpha`.
@@ -627,6 +662,8 @@ def plot_gd_quadratic_2d(
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}.")
     q = rotated_quadratic_2d(kappa, angle)
+    c, s = np.cos(angle), np.sin(angle)
+    basis = np.array([[c, -s], [s, c]])  # the eigenvectors q was built with (a_1 first)
     ws = quad.gd_trajectory(q, jnp.asarray(w0, dtype=q.A.dtype), lr, num_steps)
     if fig is None:
         fig = plt.figure(figsize=(10, 4.2))
@@ -634,8 +671,9 @@ def plot_gd_quadratic_2d(
         fig.clear()
     ax1, ax2 = fig.subplots(1, 2)
     r = 1.25 * float(np.max(np.abs(np.asarray(w0))))
-    plot_gd_2d(q, ws, ax=ax1, xlim=(-r, r), ylim=(-r, r))
-    plot_eigen_errors(q, ws, lr, ax=ax2)
+    plot_gd_2d(q, ws, ax=ax1, xlim=(-r, r), ylim=(-r, r), basis=basis)
+    plot_eigen_errors(q, ws, lr, ax=ax2, basis=basis)
+    ax2.set_xlim(-0.02 * num_steps, 1.02 * num_steps)  # the steps drawn, even when a direction stops at once
     thr = float(quad.stability_threshold(q))
     verdict = "stable" if lr < thr else "unstable"
     rho = float(quad.contraction_factor(q, lr))

@@ -61,8 +61,10 @@ def gd_quadratic_explorer(
 
     The quadratic has eigenvalues :math:`\lambda_{\max} = 1` and :math:`1/\kappa`, so the stability
     threshold is :math:`\alpha < 2`; the slider goes a little past it to show divergence. Each
-    redraw shows the path over the contours and the per-eigendirection errors (log scale) with the
-    predicted factors :math:`|1-\alpha a_j|^t` (see :func:`gradtools.plotting.plot_gd_quadratic_2d`).
+    redraw shows the path over the contours, with the eigenvectors rotated by ``angle``, and the
+    per-eigendirection errors (log scale) with their predictions
+    :math:`|1-\alpha a_j|^t\,|\tilde w_j(0) - \tilde w_{\star j}|` (see
+    :func:`gradtools.plotting.plot_gd_quadratic_2d`).
     Sliders use ``continuous_update=False``: one redraw per release, not per pixel.
 
     The returned box has attributes ``lr_slider``, ``kappa_slider``, ``output`` (the plot's
