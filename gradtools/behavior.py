@@ -165,9 +165,9 @@ def null_space(J: jax.Array, *, rtol: float | None = None) -> jax.Array:
 def manifold_dimension(J: jax.Array, *, rtol: float | None = None) -> int:
     r"""``N - rank(J)``: the dimension of the behavior manifold through a point of locally constant rank.
 
-    At least :math:`N - k`. Where the rank drops only at isolated points (the post's footnote on
-    touching spheres) the true level set can be smaller: the formula needs the rank to be constant
-    nearby (the constant-rank theorem).
+    At least :math:`N - k`. The formula is the dimension of the level set only where the rank is
+    locally constant (the constant-rank theorem); where the rank drops (for the post's touching
+    spheres it drops along a whole line) the level set can be smaller: there it is a single point.
 
     Example:
         >>> import jax.numpy as jnp
@@ -387,10 +387,12 @@ def hessian_parts(
 
     ``H`` from :func:`gradtools.hessian_operator`, ``GN`` from
     :func:`gradtools.gauss_newton_operator` (both through :func:`gradtools.dense`), and
-    ``R = H - GN``. At a zero-residual minimum of a loss whose gradient vanishes there, ``R = 0``
-    and :math:`\operatorname{rank} H = \operatorname{rank}(J^\top \nabla^2\ell\, J)`, which is
-    :math:`\operatorname{rank} J` when :math:`\nabla^2\ell` is diagonal and positive (MSE, weighted
-    MSE, binary cross-entropy) but not for softmax cross-entropy on logits. For small models only.
+    ``R = H - GN``. Where the output gradient :math:`\nabla\ell(f)` vanishes (a zero-residual
+    minimum of MSE), ``R = 0`` and :math:`\operatorname{rank} H = \operatorname{rank}(J^\top
+    \nabla^2\ell\, J)`, which is :math:`\operatorname{rank} J` when :math:`\nabla^2\ell` is positive
+    definite there (MSE, weighted MSE, any positive definite quadratic, diagonal or not), but not
+    for a quartic loss (:math:`\nabla^2\ell = 0` at its minimum) nor for softmax cross-entropy on
+    logits (:math:`\nabla^2\ell` is singular). For small models only.
 
     Example:
         >>> import jax.numpy as jnp

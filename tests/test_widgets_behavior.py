@@ -43,3 +43,16 @@ def test_explorer_redraws_and_dimension_changes():
     assert box.last_drawn["dim"] == 1
     with pytest.raises(ValueError, match="range"):
         gw.contour_plane_explorer(angle1=400.0)
+
+
+@pytest.mark.parametrize("a1, a2", [(0, 90), (0, 180), (30, 210), (10, 20), (0, 60), (45, 45), (135, 300)])
+def test_explorer_drawing_hides_nothing_and_parallel_contours_coincide(a1, a2):
+    ax = gw.plot_two_input_contours(a1, a2)
+    ax.figure.tight_layout()
+    from gradtools import plotting as gp
+
+    assert gp.unobstructed(ax) == {"clipped_markers": 0, "legend_overlaps": False}
+    if ax.behavior_rank == 1:  # parallel inputs: the two families of drawn lines are the same lines
+        assert ax.contour_lines_drawn[0] == ax.contour_lines_drawn[1]
+    else:
+        assert ax.contour_lines_drawn[0] != ax.contour_lines_drawn[1]
