@@ -76,7 +76,8 @@ _perf_counter = _time.perf_counter
 _monotonic = _time.monotonic
 _clear_caches = _jax.clear_caches
 _make_jaxpr = _jax.make_jaxpr
-_eval_jaxpr = _jax.core.eval_jaxpr
+from jax.extend.core import jaxpr_as_fun as _jaxpr_as_fun  # noqa: E402
+_jit = _jax.jit
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -550,7 +551,7 @@ def _size(aval) -> int:
 
 
 def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
-           banned=(), why: str = ""):
+           banned=(), allow=(), why: str = ""):
     """Trace ``fn(*args)`` to JAX operations and check what it is made of (see :func:`traced`).
 
     The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
@@ -562,7 +563,7 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
         The ``ClosedJaxpr``, for further checks (its size, say).
     """
     try:
-        with forbid(*banned, why=why):
+        with forbid(*banned, allow=allow, why=why):
             closed, shapes = _make_jaxpr(fn, static_argnums=static_argnums, return_shape=True)(*args)
     except Forbidden:
         raise
@@ -600,7 +601,7 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
 
 
 def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
-           banned=(), why: str = ""):
+           banned=(), allow=(), why: str = ""):
     """Trace ``fn(*args)`` to JAX operations and check what it is made of.
 
     The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
@@ -612,11 +613,12 @@ def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
     Returns:
         The ``ClosedJaxpr``, for further checks (its size, say).
     """
-    return _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, banned=banned, why=why)[0]
+    return _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, banned=banned,
+                  allow=allow, why=why)[0]
 
 
 def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
-               banned=(), why: str = ""):
+               banned=(), allow=(), why: str = ""):
     """The answer's outputs, computed from its checked trace: :func:`traced`, then the jaxpr evaluated.
 
     A value check on ``fn(*args)`` called directly can be fooled by an answer that behaves one way
@@ -627,10 +629,10 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
         The outputs, with ``fn``'s output structure, as arrays.
     """
     closed, shapes = _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size,
-                            banned=banned, why=why)
+                            banned=banned, allow=allow, why=why)
     static = {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
     leaves = _jax.tree.leaves([a for i, a in enumerate(args) if i not in static])
-    out = _eval_jaxpr(closed.jaxpr, closed.consts, *leaves)
+    out = _jit(_jaxpr_as_fun(closed))(*leaves)  # compiled: op-by-op evaluation costs seconds
     return _jax.tree.unflatten(_jax.tree.structure(shapes), out)
 
 
