@@ -363,7 +363,8 @@ class GeodesicInfo(NamedTuple):
         init_length: the length of the initial path.
         iterations: L-BFGS iterations run (an int array).
         grad_norm: the norm of the energy's gradient over the interior points, at the end.
-        converged: ``grad_norm <= tol * (gradient norm at the initial path)``.
+        converged: ``grad_norm <= tol * init_grad_norm``.
+        init_grad_norm: the norm of the energy's gradient at the initial path.
     """
 
     energy: jax.Array
@@ -373,6 +374,7 @@ class GeodesicInfo(NamedTuple):
     iterations: jax.Array
     grad_norm: jax.Array
     converged: jax.Array
+    init_grad_norm: jax.Array
 
 
 def _with_ends(w0: PyTree, inner: PyTree, w1: PyTree) -> PyTree:
@@ -463,7 +465,7 @@ def _geodesic_jit(f, w0, w1, init, tol, *, max_iter: int):
     l0 = jnp.sum(_safe_sqrt(s0))
     gn0 = jnp.linalg.norm(g0)
     if flat0.size == 0:  # two points: nothing to optimise
-        return init, GeodesicInfo(e0, l0, e0, l0, jnp.zeros((), jnp.int32), gn0, jnp.array(True))
+        return init, GeodesicInfo(e0, l0, e0, l0, jnp.zeros((), jnp.int32), gn0, jnp.array(True), gn0)
 
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(energy)
@@ -489,7 +491,7 @@ def _geodesic_jit(f, w0, w1, init, tol, *, max_iter: int):
     ws = _with_ends(w0, unravel(z), w1)
     e = otu.tree_get(state, "value")  # the line search stores the energy at the accepted point
     length = jnp.sum(_safe_sqrt(_segments_sq(f, ws)))
-    return ws, GeodesicInfo(e, length, e0, l0, k, gn, jnp.isfinite(e) & (gn <= target))
+    return ws, GeodesicInfo(e, length, e0, l0, k, gn, jnp.isfinite(e) & (gn <= target), gn0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -980,7 +982,8 @@ class FIPInfo(NamedTuple):
             step taken.
         output_change: the actual RMS output change
             :math:`\\sqrt{\\frac1N \\sum_i \\|f(x_i; w_{new}) - f(x_i; w)\\|^2}`.
-        scale: the factor applied to ``step_size * d`` (1 unless ``max_output_step`` cut it).
+        scale: the factor applied to ``step_size * d`` (1 unless ``max_output_step`` or
+            ``max_output_change`` cut it).
         cg_iterations: CG iterations of the solve.
         cg_residual: the solve's relative residual.
         cg_converged: whether CG reached ``tol``.
@@ -1005,6 +1008,7 @@ def fip_step(
     step_size: float,
     damping: float,
     max_output_step: float | None = None,
+    max_output_change: float | None = None,
     maxiter: int = 100,
     tol: float = 1e-8,
 ) -> tuple[PyTree, FIPInfo]:
@@ -1025,7 +1029,10 @@ def fip_step(
     :math:`m = \sqrt{du^\top g\, du}` (first order; the actual RMS change is reported too).
     The scale :math:`c` is 1, unless ``max_output_step`` :math:`\mu` is given and
     :math:`\eta \sqrt{d^\top g\, d} > \mu`: then :math:`c = \mu / (\eta \sqrt{d^\top g\, d})`,
-    so that :math:`m = \mu` exactly.
+    so that :math:`m = \mu` exactly. With ``max_output_change`` :math:`\nu`, the step is then
+    halved (at most 30 times) until the *actual* RMS change of the outputs on ``x`` is at most
+    :math:`\nu`: a guard for steps so long that the first-order model of the outputs fails
+    (each halving costs one forward pass).
 
     Args:
         model: ``model(w, x) -> outputs`` with a leading batch axis ``N``.
@@ -1036,6 +1043,7 @@ def fip_step(
         damping: :math:`\delta > 0` in practice (:math:`g` is singular when there are more
             parameters than outputs); it also caps the step at :math:`\eta\|\nabla s\|/\delta`.
         max_output_step: optional bound :math:`\mu > 0` on the first-order output movement.
+        max_output_change: optional bound :math:`\nu > 0` on the actual RMS output change.
         maxiter: the most CG iterations.
         tol: CG's relative residual.
 
@@ -1067,14 +1075,19 @@ def fip_step(
         raise ValueError(f"step_size must be a scalar >= 0, got {step_size!r:.60}.")
     if max_output_step is not None:
         _check_positive(max_output_step, "max_output_step")
+    if max_output_change is not None:
+        _check_positive(max_output_change, "max_output_change")
     w_new, info, g, d = _jit_bound(
-        _fip_jit, model, secondary_loss, n=n, maxiter=int(maxiter), bounded=max_output_step is not None
-    )(w, x, step_size, damping, tol, 1.0 if max_output_step is None else max_output_step)
+        _fip_jit, model, secondary_loss, n=n, maxiter=int(maxiter), bounded=max_output_step is not None,
+        guarded=max_output_change is not None,
+    )(w, x, step_size, damping, tol, 1.0 if max_output_step is None else max_output_step,
+      1.0 if max_output_change is None else max_output_change)
     _raise_if_nonfinite(g, d, info.cg_residual)
     return w_new, info
 
 
-def _fip_jit(model, secondary_loss, w, x, step_size, damping, tol, bound, *, n: int, maxiter: int, bounded: bool):
+def _fip_jit(model, secondary_loss, w, x, step_size, damping, tol, bound, change_bound, *, n: int, maxiter: int,
+             bounded: bool, guarded: bool):
     s0, grad = jax.value_and_grad(secondary_loss)(w)
     z, f_jvp, mvp = _metric_parts(model, w, x, n)
     d, cg = _cg(mvp, _scale(-1.0, grad), jax.tree_util.tree_map(jnp.zeros_like, grad), damping, tol, maxiter)
@@ -1084,14 +1097,27 @@ def _fip_jit(model, secondary_loss, w, x, step_size, damping, tol, bound, *, n: 
         scale = jnp.where(move > bound, bound / jnp.where(move > 0, move, 1.0), 1.0).astype(dtype)
     else:
         scale = jnp.ones((), dtype)
-    du = _scale(step_size * scale, d)
-    w_new = jax.tree_util.tree_map(lambda a, b: (a + b).astype(jnp.result_type(a)), w, du)
-    change = jax.tree_util.tree_map(lambda a, b: a - b, model(w_new, x), z)
+
+    def moved(c):  # (w + c * step_size * d, its actual RMS output change)
+        w_c = jax.tree_util.tree_map(lambda a, b: (a + (c * step_size) * b).astype(jnp.result_type(a)), w, d)
+        change = jax.tree_util.tree_map(lambda a, b: a - b, model(w_c, x), z)
+        return w_c, jnp.sqrt(_sq_norm(change) / n)
+
+    w_new, actual = moved(scale)
+    if guarded:
+        def halve(c):
+            scale, _, actual, k = c
+            w_h, actual = moved(scale / 2)
+            return scale / 2, w_h, actual, k + 1
+
+        scale, w_new, actual, _ = jax.lax.while_loop(
+            lambda c: (c[2] > change_bound) & (c[3] < 30), halve, (scale, w_new, actual, jnp.zeros((), jnp.int32))
+        )
     info = FIPInfo(
         s0,
         secondary_loss(w_new),
         scale * move,
-        jnp.sqrt(_sq_norm(change) / n),
+        actual,
         scale,
         cg.iterations,
         cg.residual_norm,

@@ -172,6 +172,47 @@ def test_train_classifier_matches_a_python_optax_loop():
         geo.train_classifier(apply, w, x, y, num_steps=-1)
 
 
+def test_train_classifier_minibatches_mask_and_penalty_match_a_python_loop():
+    init, apply = problems.make_mlp([4, 6, 3])
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(12), 4)
+    w, x, y = init(k1), jax.random.normal(k2, (12, 4)), jax.random.randint(k3, (12,), 0, 3)
+    mask = geo.magnitude_mask(w, 0.5)
+    anchor = apply(w, x[:5])
+    penalty = lambda v: 0.7 * jnp.mean((apply(v, x[:5]) - anchor) ** 2)  # noqa: E731
+    opt = optax.adam(0.05)
+    ref = jax.tree_util.tree_map(lambda a, m: a * (1 - m), w, mask)
+    s = opt.init(ref)
+    for k in jax.random.split(k4, 9):
+        idx = np.asarray(jax.random.choice(k, 12, (4,), replace=False))
+        loss = lambda v: optax.softmax_cross_entropy_with_integer_labels(apply(v, x[idx]), y[idx]).mean() + penalty(v)  # noqa: E731
+        g = jax.tree_util.tree_map(lambda a, m: a * (1 - m), jax.grad(loss)(ref), mask)
+        u, s = opt.update(g, s, ref)
+        ref = optax.apply_updates(ref, u)
+    ours = geo.train_classifier(apply, w, x, y, num_steps=9, learning_rate=0.05, batch_size=4, key=k4, mask=mask,
+                                penalty=penalty)
+    tree_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+    pruned = np.concatenate([np.asarray(a).ravel() for a in jax.tree_util.tree_leaves(ours) if np.ndim(a) >= 2])
+    assert np.sum(pruned == 0) == np.sum(_np_mask(w, 0.5))  # the pruned weights stayed exactly zero
+    with pytest.raises(ValueError, match="key"):
+        geo.train_classifier(apply, w, x, y, num_steps=2, batch_size=4)
+    with pytest.raises(TypeError, match="penalty"):
+        geo.train_classifier(apply, w, x, y, num_steps=2, penalty=3.0)
+
+
+def test_metric_trace_is_an_unbiased_estimate_of_the_dense_trace():
+    apply, w, x = _tiny()
+    v, unravel = ravel_pytree(w)
+    J = jax.jacfwd(lambda u: apply(unravel(u), x).reshape(-1))(v)
+    exact = float(jnp.sum(J**2)) / x.shape[0]
+    est = geo.metric_trace(apply, w, x, key=jax.random.key(0), num_probes=4000)
+    np.testing.assert_allclose(est, exact, rtol=0.05)
+    # the estimator's mean over probes, checked probe by probe against J
+    one = geo.metric_trace(apply, w, x, key=jax.random.key(1), num_probes=1)
+    assert float(one) > 0
+    with pytest.raises(ValueError, match="num_probes"):
+        geo.metric_trace(apply, w, x, key=jax.random.key(0), num_probes=0)
+
+
 def _np_mask(w, s):
     leaves = jax.tree_util.tree_leaves(w)
     mats = np.concatenate([np.asarray(a).ravel() for a in leaves if np.ndim(a) >= 2])
@@ -244,6 +285,7 @@ def test_fip_sparsify_matches_dense_reference():
     np.testing.assert_allclose(hist.target, targets)
     np.testing.assert_allclose(hist.metrics[-1], jnp.sum(apply(w_end, x)), rtol=1e-10)
     assert hist.movement.shape == (4,) and float(hist.movement[0]) > 0
+    assert hist.cg_residual.shape == (4,) and bool(jnp.all(hist.cg_converged)) and bool(jnp.all(hist.scale == 1))
     assert float(geo.weight_sparsity(wp)) >= 0.5
     with pytest.raises(ValueError, match="sparsity"):
         geo.fip_sparsify(apply, w, x, sparsity=1.5, num_steps=2, step_size=0.1, damping=0.1)
@@ -267,6 +309,34 @@ def test_fip_second_task_matches_dense_reference_and_moves_little():
     assert hist.metrics is None
     with pytest.raises(TypeError, match="callable"):
         geo.fip_second_task(apply, w, x, 3.0, num_steps=2, step_size=0.1, damping=0.1)
+
+
+def test_fip_drivers_with_batches_and_an_output_change_bound():
+    apply, w, x = _tiny()
+    x2 = x[:3] + 1.5
+    loss2 = lambda v: jnp.sum((apply(v, x2) - 1.0) ** 2)  # noqa: E731
+    key = jax.random.key(9)
+    w_end, hist = geo.fip_second_task(apply, w, x, loss2, num_steps=3, step_size=0.5, damping=0.01, batch_size=4,
+                                      key=key, max_output_change=0.05, maxiter=200, tol=1e-13)
+    # the same steps by hand: the batches the driver draws, the step halved until the change is small
+    ref = w
+    for k in jax.random.split(key, 3):
+        xb = x[jax.random.choice(k, 6, (4,), replace=False)]
+        step = _dense_fip(apply, ref, xb, jax.grad(loss2), 0.5, 0.01)
+        c = 1.0
+        while True:
+            cand = jax.tree_util.tree_map(lambda a, b: a + c * (b - a), ref, step)
+            moved = np.sqrt(np.sum((np.asarray(apply(cand, xb)) - np.asarray(apply(ref, xb))) ** 2) / 4)
+            if moved <= 0.05:
+                break
+            c /= 2
+        ref = cand
+    tree_allclose(w_end, ref, rtol=1e-6, atol=1e-9)
+    assert float(jnp.max(hist.movement)) <= 0.05 and float(jnp.min(hist.scale)) < 1  # the bound was needed
+    with pytest.raises(ValueError, match="key"):
+        geo.fip_second_task(apply, w, x, loss2, num_steps=2, step_size=0.1, damping=0.1, batch_size=3)
+    with pytest.raises(ValueError, match="max_output_change"):
+        geo.fip_sparsify(apply, w, x, sparsity=0.5, num_steps=2, step_size=0.1, damping=0.1, max_output_change=0.0)
 
 
 # ------------------------------------------------------------------ sizes and memory

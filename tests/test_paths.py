@@ -351,6 +351,15 @@ def test_fip_step_matches_dense_damped_solve(key):
     np.testing.assert_allclose(info_b.output_movement, bound, rtol=1e-9)
     np.testing.assert_allclose(info_b.scale, 0.5, rtol=1e-9)
     np.testing.assert_allclose(flat(w_b), flat_w + 0.5 * eta * d, rtol=1e-9, atol=1e-12)
+    # the guard on the actual change: halved until the outputs move by at most the bound
+    nu = 0.3 * float(info.output_change)
+    w_c, info_c = paths.fip_step(apply, w, x, s, step_size=eta, damping=lam, max_output_change=nu, maxiter=500, tol=1e-12)
+    halvings = round(-np.log2(float(info_c.scale)))
+    assert halvings >= 2 and float(info_c.output_change) <= nu
+    np.testing.assert_allclose(flat(w_c), flat_w + 2.0**-halvings * eta * d, rtol=1e-9, atol=1e-12)
+    got = jnp.sqrt(jnp.sum((apply(w_c, x) - apply(w, x)) ** 2) / 5)
+    np.testing.assert_allclose(info_c.output_change, got, rtol=1e-10)
+    assert float(info_c.output_change) > nu / 4  # one halving fewer would have been too far (roughly)
 
 
 def test_fip_step_moves_along_the_null_space():

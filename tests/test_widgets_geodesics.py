@@ -32,7 +32,7 @@ def _geodesic_ode(w0, v0, t):
 def test_sinusoid_paths_match_the_ode(angle, speed):
     w0 = np.array([1.0, 0.2])
     out = gw.sinusoid_paths(w0, angle, speed, num_points=11)
-    v0 = speed * np.array([np.cos(angle), np.sin(angle)])
+    v0 = speed * np.array([np.sin(angle), np.cos(angle)])  # (dr, dphi): angle from the phase axis
     t = np.linspace(0, 1, 11)
     np.testing.assert_allclose(out["geodesic"], _geodesic_ode(w0, v0, t), rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(out["straight line"], w0 + t[:, None] * v0, rtol=1e-12)
@@ -54,6 +54,14 @@ def test_plot_sinusoid_explorer_draws_the_paths():
     for name, p in paths.items():
         np.testing.assert_allclose(drawn[name], p[:, ::-1])
     assert "29°" in fig._suptitle.get_text()
+    # the angle is the one drawn: the straight line leaves w0 at 0.5 rad from the horizontal (phase) axis
+    (phi0, r0), (phi1, r1) = drawn["straight line"][0], drawn["straight line"][-1]
+    np.testing.assert_allclose(np.arctan2(r1 - r0, phi1 - phi0), 0.5, rtol=1e-12)
+    # the colours of the lecture: geodesic blue, straight line orange
+    colors = {ln.get_label(): ln.get_color() for ln in aw.lines if ln.get_label() in paths}
+    assert colors == {"geodesic": "tab:blue", "straight line": "tab:orange"}
+    # the title sits above the panels' titles
+    assert fig._suptitle.get_position()[1] > max(ax.title.get_position()[1] for ax in fig.axes[:2]) - 0.5
 
 
 def test_geodesic_explorer_redraws_on_slider_change():
@@ -66,7 +74,7 @@ def test_geodesic_explorer_redraws_on_slider_change():
     assert box.last_drawn == {"angle_deg": 150.0, "speed": 0.5}
     assert box.status.value == "angle=150, speed=0.5"
     assert box.last_figure is not first
-    v0 = 0.5 * np.array([np.cos(np.radians(150)), np.sin(np.radians(150))])
+    v0 = 0.5 * np.array([np.sin(np.radians(150)), np.cos(np.radians(150))])
     np.testing.assert_allclose(box.last_paths["geodesic"][-1], _geodesic_ode([1.0, 0.0], v0, [0.0, 1.0])[-1], rtol=1e-7)
     with pytest.raises(ValueError, match="range"):
         gw.geodesic_explorer(speed=5.0)

@@ -22,11 +22,37 @@ from matplotlib.figure import Figure
 from gradtools.geodesics import sinusoid_coords
 
 __all__ = [
+    "COLORS",
+    "path_color",
     "plot_sinusoid_paths",
     "plot_segment_speeds",
     "plot_sparsity_accuracy",
     "plot_task_accuracies",
 ]
+
+
+#: One colour per object, in the lecture's figures and in its explorer.
+COLORS = {"geodesic": "tab:blue", "straight line": "tab:orange"}
+
+
+def path_color(name: str) -> str | None:
+    """The colour of a path named ``name``: :data:`COLORS` ``["geodesic"]`` when the name contains
+    "geodesic", ``["straight line"]`` when it contains "line", else ``None`` (the next colour).
+
+    Example:
+        >>> path_color("discrete geodesic"), path_color("straight line in w"), path_color("other")
+        ('tab:blue', 'tab:orange', None)
+    """
+    lower = name.lower()
+    if "geodesic" in lower:
+        return COLORS["geodesic"]
+    if "line" in lower:
+        return COLORS["straight line"]
+    return None
+
+
+#: Styles of successive paths that share a colour: a line, then dots on it, then dashes.
+_STYLES = ({"ls": "-"}, {"ls": "none", "marker": "o", "markersize": 4}, {"ls": "--"})
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.6)) -> Axes:
@@ -48,7 +74,9 @@ def plot_sinusoid_paths(paths: Mapping[str, ArrayLike], *, axes: tuple[Axes, Axe
 
     In output space the RMS output distance is the Euclidean distance, so geodesics are straight
     segments there; a straight line in weight space bends around the origin (where the metric is
-    singular, marked with a cross).
+    singular, marked with a cross). Colours follow :func:`path_color` (geodesics blue, straight
+    lines orange); paths of one colour are drawn as a line, then as dots, then dashed, so that
+    paths which coincide stay visible. Both panels have a legend.
 
     Args:
         paths: name -> ``(num_points, 2)`` points ``(r, phi)``; the first point is circled.
@@ -67,13 +95,19 @@ def plot_sinusoid_paths(paths: Mapping[str, ArrayLike], *, axes: tuple[Axes, Axe
     else:
         fig = axes[0].figure
     aw, az = axes
+    used: dict[str, int] = {}
     for name, path in paths.items():
         p = _as_w2(path, f"paths[{name!r}]")
         z = np.asarray(sinusoid_coords(p))
-        (line,) = aw.plot(p[:, 1], p[:, 0], label=name)
-        aw.plot(p[0, 1], p[0, 0], "o", mfc="none", mec=line.get_color(), markersize=9)
-        az.plot(z[:, 0], z[:, 1], label=name, color=line.get_color())
-        az.plot(z[0, 0], z[0, 1], "o", mfc="none", mec=line.get_color(), markersize=9)
+        color = path_color(name)
+        k = used.get(color, 0) if color is not None else 0
+        style = _STYLES[k % len(_STYLES)]
+        (line,) = aw.plot(p[:, 1], p[:, 0], label=name, color=color, **style)
+        color = line.get_color()
+        used[color] = used.get(color, 0) + 1
+        aw.plot(p[0, 1], p[0, 0], "o", mfc="none", mec=color, markersize=9)
+        az.plot(z[:, 0], z[:, 1], label=name, color=color, **style)
+        az.plot(z[0, 0], z[0, 1], "o", mfc="none", mec=color, markersize=9)
     aw.set_xlabel(r"phase $\varphi$")
     aw.set_ylabel(r"amplitude $r$")
     aw.set_title("weight space")
@@ -83,6 +117,7 @@ def plot_sinusoid_paths(paths: Mapping[str, ArrayLike], *, axes: tuple[Axes, Axe
     az.set_ylabel(r"$z_2 = r\sin\varphi/\sqrt{2}$")
     az.set_title("output space (RMS distance = Euclidean)")
     aw.legend(fontsize=8)
+    az.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -90,7 +125,8 @@ def plot_sinusoid_paths(paths: Mapping[str, ArrayLike], *, axes: tuple[Axes, Axe
 def plot_segment_speeds(speeds: Mapping[str, ArrayLike], ax: Axes | None = None) -> Axes:
     r"""Output distance moved on each segment of discrete paths, :math:`d_k`, against :math:`k`.
 
-    A constant-speed path is a flat line; the area under a line is the path's length.
+    A constant-speed path is a flat line; the area under a line is the path's length. Colours
+    follow :func:`path_color`.
 
     Args:
         speeds: name -> ``(K,)`` segment lengths (:func:`gradtools.paths.segment_lengths`).
@@ -107,7 +143,7 @@ def plot_segment_speeds(speeds: Mapping[str, ArrayLike], ax: Axes | None = None)
         d = np.asarray(d, dtype=float)
         if d.ndim != 1:
             raise ValueError(f"speeds[{name!r}] must be 1-D segment lengths, got shape {d.shape}.")
-        ax.plot(np.arange(len(d)) + 0.5, d, "o-", label=name)
+        ax.plot(np.arange(len(d)) + 0.5, d, "o-", label=name, color=path_color(name))
     ax.set_xlabel("segment k")
     ax.set_ylabel(r"output distance $d_k$ (RMS)")
     ax.set_ylim(bottom=0)
@@ -116,13 +152,22 @@ def plot_segment_speeds(speeds: Mapping[str, ArrayLike], ax: Axes | None = None)
 
 
 def plot_sparsity_accuracy(
-    curves: Mapping[str, tuple[ArrayLike, ArrayLike]], *, reference: float | None = None, ax: Axes | None = None
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    reference: float | None = None,
+    after: Mapping[str, tuple[float, float]] | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
-    """Test accuracy (percent) against the fraction of zero weights, one line per method.
+    """Test accuracy (percent) against the target sparsity, one line per method.
+
+    The x-axis is the *target* sparsity: the fraction of weights marked for zero. For one-shot
+    pruning the marked weights are zero; along a FIP path they are only small until the final
+    prune, whose results ``after`` marks as single points.
 
     Args:
-        curves: name -> ``(sparsities, accuracies in percent)``, arrays of equal length.
+        curves: name -> ``(target sparsities, accuracies in percent)``, arrays of equal length.
         reference: the accuracy of the dense network, drawn as a dashed line.
+        after: name -> ``(sparsity, accuracy in percent)``: final networks, drawn as stars.
         ax: Axes to draw on.
 
     Returns:
@@ -139,7 +184,9 @@ def plot_sparsity_accuracy(
         ax.plot(100 * s, a, "o-", markersize=3, label=name)
     if reference is not None:
         ax.axhline(float(reference), ls="--", color="0.5", label="dense network")
-    ax.set_xlabel("weights set to zero (%)")
+    for name, (s, a) in (after or {}).items():
+        ax.plot([100 * float(s)], [float(a)], "*", markersize=11, label=name)
+    ax.set_xlabel("target sparsity: weights marked for zero (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
     return ax

@@ -34,8 +34,10 @@ def _inline_backend() -> bool:
 def sinusoid_paths(w0: ArrayLike, angle: float, speed: float, *, num_points: int = 41) -> dict[str, np.ndarray]:
     r"""The geodesic and the straight line from ``w0`` with start velocity at ``angle``.
 
-    The start velocity is :math:`v_0 = s(\cos\alpha, \sin\alpha)` in the weight coordinates
-    :math:`(r, \varphi)`, with :math:`\alpha` = ``angle`` (radians) and :math:`s` = ``speed``.
+    The start velocity is :math:`v_0 = (\dot r, \dot\varphi) = s(\sin\alpha, \cos\alpha)`, with
+    :math:`\alpha` = ``angle`` (radians) and :math:`s` = ``speed``: in the weight-space panel, which
+    draws :math:`\varphi` across and :math:`r` up, :math:`\alpha` is the angle of the velocity from the
+    horizontal axis, counter-clockwise (0 along :math:`+\varphi`, 90° towards larger :math:`r`).
     ``"geodesic"`` solves the geodesic equation from :math:`(w_0, v_0)` for :math:`t \in [0, 1]`
     (:func:`gradtools.geodesics.sinusoid_geodesic`, exact); ``"straight line"`` is
     :math:`w_0 + t v_0`. Both start with the same velocity: they agree to first order in
@@ -51,8 +53,8 @@ def sinusoid_paths(w0: ArrayLike, angle: float, speed: float, *, num_points: int
         ``{"geodesic": (num_points, 2), "straight line": (num_points, 2)}`` NumPy arrays.
 
     Example:
-        >>> out = sinusoid_paths([1.0, 0.0], 1.5708, 1.0)
-        >>> out["geodesic"].shape, round(float(out["geodesic"][-1, 0]), 3)   # r grows to sqrt(2)
+        >>> out = sinusoid_paths([1.0, 0.0], 0.0, 1.0)
+        >>> out["geodesic"].shape, round(float(out["geodesic"][-1, 0]), 3)   # along +phi: r grows to sqrt(2)
         ((41, 2), 1.414)
     """
     w0 = jnp.asarray(w0, dtype=jnp.result_type(float))
@@ -62,7 +64,7 @@ def sinusoid_paths(w0: ArrayLike, angle: float, speed: float, *, num_points: int
         raise ValueError(f"speed must be >= 0, got {speed}.")
     if int(num_points) != num_points or num_points < 2:
         raise ValueError(f"num_points must be an int >= 2, got {num_points}.")
-    v0 = float(speed) * jnp.array([np.cos(angle), np.sin(angle)], dtype=w0.dtype)
+    v0 = float(speed) * jnp.array([np.sin(angle), np.cos(angle)], dtype=w0.dtype)  # (dr, dphi)
     t = jnp.linspace(0.0, 1.0, int(num_points), dtype=w0.dtype)
     return {
         "geodesic": np.asarray(sinusoid_geodesic(w0, v0, t)),
@@ -83,7 +85,9 @@ def plot_sinusoid_explorer(w0: ArrayLike, angle: float, speed: float) -> tuple[F
     """
     paths = sinusoid_paths(w0, angle, speed)
     fig = plot_sinusoid_paths(paths)
-    fig.suptitle(f"start direction {np.degrees(angle):.0f}°, speed {float(speed):.3g}", fontsize=10)
+    fig.suptitle(f"start direction {np.degrees(angle):.0f}° (from the phase axis), speed {float(speed):.3g}",
+                 fontsize=10)
+    fig.subplots_adjust(top=0.82)  # room for the title above the panels' titles
     return fig, paths
 
 
@@ -94,9 +98,11 @@ def geodesic_explorer(
     redrawing the geodesic and the straight line in weight and output space.
 
     In output space the geodesic is a straight segment (RMS distance is Euclidean there) and the
-    weight-space line bends around the origin; in weight space it is the other way round. Aim the
-    direction towards small amplitude (about 180°) to see the geodesic swing its phase fast as it
-    passes close to :math:`r = 0`.
+    weight-space line bends around the origin; in weight space it is the other way round. The
+    direction is measured in the weight-space panel, from its horizontal (phase) axis. Aim it
+    towards small amplitude (about -90°, straight down) to see the geodesic swing its phase fast as
+    it passes close to :math:`r = 0`. Colours are those of the lecture's figures
+    (:data:`gradtools.plotting.geodesics.COLORS`).
 
     The returned box has attributes ``angle_slider``, ``speed_slider``, ``output``,
     ``last_drawn`` (``{"angle_deg", "speed"}``), ``last_paths``, ``last_figure`` and ``status``
