@@ -58,7 +58,7 @@ import types as _types
 
 import jax as _jax
 
-__all__ = ["Forbidden", "forbid", "traced", "run_traced"]
+__all__ = ["Forbidden", "forbid", "traced", "run_traced", "op_count"]
 
 
 class Forbidden(AssertionError):
@@ -307,6 +307,29 @@ def _caller(frame) -> str:
 _HERE = _os.path.dirname(_os.path.abspath(__file__)) + _os.sep
 
 
+def _package_dirs() -> tuple:
+    dirs = [_HERE]
+    for name in ("gradtools",):
+        mod = _sys.modules.get(name)
+        path = _getattr(mod, "__file__", None) if mod is not None else None
+        if path:
+            dirs.append(_os.path.dirname(_os.path.abspath(path)) + _os.sep)
+    return tuple(dirs)
+
+
+def _is_answer_code(code, cwd: str) -> bool:
+    """Whether ``code`` may be the answer's own: a notebook cell, text compiled at run time
+    (``exec``, ``<string>``), or a file in the working folder that is not part of a package."""
+    fname = code.co_filename
+    if fname.startswith("<"):
+        return not fname.startswith("<frozen")
+    if "ipykernel_" in fname:
+        return True
+    if fname.startswith(_LIBRARY_DIRS) or fname.startswith(_package_dirs()):
+        return False
+    return fname.startswith(cwd)
+
+
 # Calls that escape or disable the check: always violations inside the block.
 def _escape_functions() -> dict:
     out = {}
@@ -393,7 +416,9 @@ class _Guard:
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         allow, escapes, own = self.ban.allow, _ESCAPES, _OWN_CODES
         thread_start = _THREAD_START
-        allowed_frames: list = []
+        modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
+        users: dict = {}  # code -> whether it is the answer's own (a notebook cell, exec'd text, a file in cwd)
+        cwd = _os.getcwd() + _os.sep
         known: dict = dict(self.ban.codes)  # code -> label (None: allowed), filled as codes are met
         violation = self._violation
 
@@ -412,12 +437,18 @@ class _Guard:
         def hook(frame, event, arg):
             if event == "call":
                 code = frame.f_code
-                if allowed_frames:
+                if modes and modes[-1][1]:  # inside a function the test allowed
                     if code in allow:
-                        allowed_frames.append(frame)
+                        modes.append((frame, True))
+                    else:
+                        user = users.get(code, _MISSING)
+                        if user is _MISSING:
+                            user = users[code] = _is_answer_code(code, cwd)
+                        if user:  # the answer's own code, called back by it (a dict's __getitem__, say)
+                            modes.append((frame, False))
                     return
                 if code in allow:
-                    allowed_frames.append(frame)
+                    modes.append((frame, True))
                     return
                 label = known.get(code, _MISSING)
                 if label is _MISSING:
@@ -426,8 +457,8 @@ class _Guard:
                     violation(f"{label} is not allowed here", frame)
                     raise Forbidden(f"{label} is not allowed here")
             elif event == "return":
-                if allowed_frames and allowed_frames[-1] is frame:
-                    allowed_frames.pop()
+                if modes and modes[-1][0] is frame:
+                    modes.pop()
             elif event == "c_call":
                 key = _id(arg)
                 if key in escapes:
@@ -436,7 +467,7 @@ class _Guard:
                         return
                     violation(f"{escapes[key]} is not allowed while the check runs", frame)
                     raise Forbidden(f"{escapes[key]} is not allowed while the check runs")
-                if allowed_frames:
+                if modes and modes[-1][1]:
                     return
                 label = cfuncs.get(key)
                 if label is not None:
@@ -551,6 +582,7 @@ def _size(aval) -> int:
 
 
 def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+           max_ops: int | None = None,
            banned=(), allow=(), why: str = ""):
     """Trace ``fn(*args)`` to JAX operations and check what it is made of (see :func:`traced`).
 
@@ -577,7 +609,9 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
         aval = _getattr(var, "aval", None)
         if aval is not None and _size(aval) > largest[0]:
             largest = (_size(aval), aval, "an input or output")
+    n_ops = 0
     for eqn in _walk(jaxpr):
+        n_ops += 1
         names.add(eqn.primitive.name)
         if max_size is not None:
             for var in eqn.outvars:
@@ -593,6 +627,9 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
         found = _sorted(names & LOOP_PRIMITIVES)
         if found:
             raise Forbidden(f"the answer runs a loop ({', '.join(found)}); a closed form is asked for.{why_text}")
+    if max_ops is not None and n_ops > max_ops:
+        raise Forbidden(f"the answer's program has {n_ops:,} operations, more than the {max_ops:,} a direct "
+                        f"computation needs (a loop unrolled in Python, or an iteration, grows it).{why_text}")
     if max_size is not None and largest[0] > max_size:
         size, aval, prim = largest
         raise Forbidden(f"the answer forms an array of shape {tuple(aval.shape)} ({size:,} entries, from {prim}); "
@@ -601,23 +638,33 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
 
 
 def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+           max_ops: int | None = None,
            banned=(), allow=(), why: str = ""):
     """Trace ``fn(*args)`` to JAX operations and check what it is made of.
 
     The answer must trace under ``jax.make_jaxpr`` (no conversion of a traced value to Python),
     with no host callback. Optionally it must have no compiled loop (``loops=False``: a closed
-    form, not an iteration) and form no array of more than ``max_size`` entries (a matrix-free
-    route: no dense ``n x n`` matrix). Tracing runs inside :func:`forbid` with ``banned``. Check
-    values with :func:`run_traced`, which evaluates this same program.
+    form, not an iteration), at most ``max_ops`` operations (a loop unrolled in Python while
+    tracing leaves no loop primitive, but a long program: see :func:`op_count`), and form no array
+    of more than ``max_size`` entries (a matrix-free route: no dense ``n x n`` matrix). Tracing runs
+    inside :func:`forbid` with ``banned`` (and ``allow``). Check values with :func:`run_traced`,
+    which evaluates this same program.
 
     Returns:
         The ``ClosedJaxpr``, for further checks (its size, say).
     """
-    return _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, banned=banned,
-                  allow=allow, why=why)[0]
+    return _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, max_ops=max_ops,
+                  banned=banned, allow=allow, why=why)[0]
+
+
+def op_count(closed) -> int:
+    """The number of operations in a traced program, nested ones included (for :func:`traced`'s
+    ``max_ops``, or to check that a program does not grow with the problem size)."""
+    return sum(1 for _ in _walk(closed.jaxpr))
 
 
 def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
+               max_ops: int | None = None,
                banned=(), allow=(), why: str = ""):
     """The answer's outputs, computed from its checked trace: :func:`traced`, then the jaxpr evaluated.
 
@@ -629,7 +676,7 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
         The outputs, with ``fn``'s output structure, as arrays.
     """
     closed, shapes = _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size,
-                            banned=banned, allow=allow, why=why)
+                            max_ops=max_ops, banned=banned, allow=allow, why=why)
     static = {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
     leaves = _jax.tree.leaves([a for i, a in enumerate(args) if i not in static])
     out = _jit(_jaxpr_as_fun(closed))(*leaves)  # compiled: op-by-op evaluation costs seconds
@@ -640,6 +687,6 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
 _OWN = tuple((f, f.__code__) for f in (
     forbid, traced, run_traced, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
-    _Ban.__init__, _Ban._add, _home,
+    _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
 ))
 _OWN_CODES = _frozenset(c for _, code in _OWN for c in _nested(code, set()))

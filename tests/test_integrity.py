@@ -373,3 +373,43 @@ def test_run_traced_gives_the_values_of_the_checked_program():
     np.testing.assert_allclose(run_traced(lambda x, k: x * k, W, 3, static_argnums=1), 3 * W)
     np.testing.assert_allclose(two_faced(W, 5), W * 0.9**5)  # called directly, it looks right
     np.testing.assert_allclose(run_traced(two_faced, W, 5, loops=False), 0.0)  # the checked program is not
+
+
+def test_the_answers_code_called_back_from_an_allowed_function_is_checked_again():
+    # The test allows its own model (built by gradtools) while gradtools is banned. An answer that
+    # hands the model an object whose method the model calls gets its own code run "inside" the
+    # allowed model: that code is checked again, until it returns.
+    init, apply = gt.problems.make_mlp((2, 3, 1))
+    params = init(jax.random.key(0))
+    x = jnp.ones((4, 2))
+
+    class Sneaky(dict):
+        def __getitem__(self, key):
+            gt.hvp(lambda w: jnp.sum(w**2), jnp.ones(2), jnp.ones(2))  # the library, from the answer's code
+            return dict.__getitem__(self, key)
+
+    sneaky = [Sneaky(layer) for layer in params] if isinstance(params, list) else params
+    exec_ns = {"Sneaky": Sneaky}  # a class defined in text compiled at run time counts as the answer's too
+    with forbid("gradtools", allow=[apply]):
+        apply(params, x)  # the allowed model itself, with honest parameters
+    if isinstance(params, list):
+        assert caught(lambda: apply(sneaky, x), "gradtools", allow=[apply]) is not None
+
+
+def test_max_ops_refuses_a_loop_unrolled_while_tracing():
+    from course.integrity import op_count
+
+    def bisection(target):  # 60 unrolled steps: no loop primitive, a long program
+        lo, hi = jnp.asarray(0.0), jnp.asarray(1.0)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = jnp.where(mid**2 < target, mid, lo), jnp.where(mid**2 < target, hi, mid)
+        return lo
+
+    def closed(target):
+        return jnp.sqrt(target)
+
+    assert op_count(traced(closed, 0.3)) <= 3 < op_count(traced(bisection, 0.3))
+    traced(closed, 0.3, loops=False, max_ops=20)
+    with pytest.raises(Forbidden, match="operations"):
+        traced(bisection, 0.3, loops=False, max_ops=20)
