@@ -220,6 +220,8 @@ CELLS = """p => {
   %s
   const w = find(p);
   const cells = w.content.model.cells, out = [];
+  // Only this notebook's cells carry the attribute (a notebook a failed test left open would match too).
+  document.querySelectorAll('[data-test-cell]').forEach(n => n.removeAttribute('data-test-cell'));
   for (let i = 0; i < cells.length; i++) {
     const c = cells.get(i);
     w.content.widgets[i].node.setAttribute('data-test-cell', String(i));
@@ -281,6 +283,19 @@ def _close(page, path: str) -> None:
     }""" % FIND, path)
 
 
+def _reveal(page, path: str, index: int) -> None:
+    """Scroll cell ``index`` of ``path`` to the middle of the window. JupyterLab lays out only the
+    cells in view (a windowed list), so an output further down counts as invisible to Playwright
+    and cannot be scrolled to by it."""
+    page.evaluate("""async ([p, i]) => {
+      %s
+      const w = find(p);
+      if (w.content.scrollToItem) await w.content.scrollToItem(i, 'center');
+      w.content.widgets[i].node.scrollIntoView({block: 'center'});
+    }""" % FIND, [path, index])
+    page.wait_for_timeout(300)
+
+
 def _images(output) -> list[str]:
     return output.locator("img").evaluate_all("imgs => imgs.map(i => i.src)")
 
@@ -328,6 +343,7 @@ def test_widget_lecture_runs_and_every_slider_redraws(lab, page, path):
     cells = page.evaluate(CELLS, rel)
     widget_cells = [c["index"] for c in cells if c["widget"]]  # the explorers, as stored
     for i in widget_cells:
+        _reveal(page, rel, i)
         output = page.locator(f'[data-test-cell="{i}"] .jp-OutputArea')
         output.scroll_into_view_if_needed()
         output.screenshot(path=str(ARTIFACTS / f"{stem}_cell{i}_stored.png"))
@@ -345,6 +361,8 @@ def test_widget_lecture_runs_and_every_slider_redraws(lab, page, path):
 
     moved = 0
     for i in widget_cells:
+        page.evaluate(CELLS, rel)  # (re)mark this notebook's cells
+        _reveal(page, rel, i)
         output = page.locator(f'[data-test-cell="{i}"] .jp-OutputArea-output').filter(has=page.locator(".widget-slider"))
         assert output.count() == 1, f"{rel} cell {i}: expected one live widget with sliders, found {output.count()}"
         handles = output.locator(".widget-slider .noUi-handle")
@@ -396,6 +414,7 @@ def test_exercise_opens_unmodified_and_its_first_test_fails_clearly(lab, page):
         f"{failed[0]['errors']}"
     )
     assert failed[0]["errors"][0]["ename"] == "NotImplementedError", failed[0]["errors"]
+    _reveal(page, rel, first_test["index"])
     page.locator(f'[data-test-cell="{first_test["index"]}"]').screenshot(path=str(ARTIFACTS / "exercise_first_test.png"))
     assert not page.errors, f"{rel}: page errors: {page.errors}"
     _close(page, rel)
