@@ -183,3 +183,22 @@ def test_feedback_pages_never_show_hidden_tests_or_solutions(graded, sol, kind):
         assert page.count("passed (visible and hidden tests)") == tests
     else:  # every test fails on the release: its message and visible part are shown
         assert page.count('<pre class="message">') == tests and page.count('<pre class="code">') == tests
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sol", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_release_stops_only_where_a_student_must_work(graded, sol):
+    """The released notebook, run top to bottom by the grader: no ordinary cell raises, and each
+    test fails on the missing answer (the stub's NotImplementedError, or a NameError for a name the
+    stub was meant to define), not on a bug of the release."""
+    course = graded["course"]["released"]
+    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
+    mine = course["results"][sol.stem]
+    broken = [n for n in mine["notes"] if n.startswith("cell #") and "grading went on" in n]
+    assert not broken, f"{sol.stem}: ordinary cells of the release raised: {broken}"
+    items = nbk.graded_items(nbformat.read(sol, as_version=4))
+    auto = {ex.grade_id for ex, manual in items if not manual}
+    for e in mine["exercises"]:
+        if e["grade_id"] in auto:
+            assert "NotImplementedError" in e["reason"] or "NameError" in e["reason"], (
+                f"{sol.stem} {e['grade_id']}: the release's test failed for another reason than the missing answer: {e['reason']!r}")
