@@ -17,12 +17,13 @@ table per route::
     '''
 
 :func:`build_submissions` turns them into submissions a student could hand in: the solution
-notebook's ordinary code cells (imports, data) plus, for each targeted exercise, its answer cells
-with the shortcut in place of the solution (other answer cells of that exercise keep the
-solution's code). Routes are packed into as few notebooks as possible (at most one per exercise
-per notebook; tampering routes and routes marked ``alone`` get their own), and each notebook is
-graded against its solution reduced to the exercises it targets, so grading costs seconds per
-route. ``python tests/shortcuts.py [NN_topic ...] [--out DIR]`` writes them (default
+notebook's ordinary code cells (imports, data) plus, for each route, its own copy of its
+exercise's answer and test cells (ids ``ex3_answer__r2``, ``ex3_tests__r2`` for the second route of
+``ex3_tests``) with the shortcut in place of the answers it names (the exercise's other answer cells
+keep the solution's code). A lecture's routes share one notebook, so its kernel starts and its data
+load once; tampering routes and routes marked ``alone`` get a notebook of their own. Each notebook
+is graded against its solution reduced to the same copies, so grading costs seconds per route.
+``python tests/shortcuts.py [NN_topic ...] [--out DIR]`` writes them (default
 ``test-artifacts/shortcuts/``) to look at or grade by hand::
 
     python tests/shortcuts.py 02_taylor_autodiff --out /tmp/sc02
@@ -107,52 +108,79 @@ def lectures_with_routes(folder: Path = SHORTCUTS) -> list[str]:
 
 
 def pack(routes: list[dict]) -> list[list[dict]]:
-    """Routes grouped into notebooks: one route per exercise per notebook; tampering alone."""
+    """Routes grouped into notebooks: every ordinary route of a lecture in one notebook (each in its
+    own copy of its exercise's cells), tampering routes and routes marked ``alone`` each alone."""
     groups: list[list[dict]] = []
+    shared: list[dict] = []
     for r in routes:
         if r.get("alone") or r["family"] == "tamper":
             groups.append([r])
-            continue
-        for g in groups:
-            if not (g[0].get("alone") or g[0]["family"] == "tamper") and all(x["exercise"] != r["exercise"] for x in g):
-                g.append(r)
-                break
         else:
-            groups.append([r])
-    return groups
+            shared.append(r)
+    return ([shared] if shared else []) + groups
 
 
-def reduce_solution(solution: nbformat.NotebookNode, keep: set[str]) -> nbformat.NotebookNode:
-    """The solution with only the exercises in ``keep`` (test grade ids): the other exercises'
-    answers and tests, and the written answers, are dropped; ordinary cells stay."""
-    exercises = exercises_of(solution)
-    drop = {g for t, answers in exercises.items() if t not in keep for g in [t, *answers]}
+def _slots(group: list[dict]) -> dict[str, list[dict]]:
+    """``{test grade id: [routes]}``, and each route's own copy of the test cell in ``route["grade_id"]``:
+    the test's id itself when it is tried once, ``ID__rK`` for the K-th of several."""
+    slots: dict[str, list[dict]] = {}
+    for r in group:
+        slots.setdefault(r["exercise"], []).append(r)
+    for test, rs in slots.items():
+        for k, r in enumerate(rs, start=1):
+            r["grade_id"] = test if len(rs) == 1 else f"{test}__r{k}"
+    return slots
+
+
+def _renamed(cell, gid: str, source: str | None = None) -> nbformat.NotebookNode:
+    meta = dict(_nbg(cell), grade_id=gid)
+    return nbformat.v4.new_code_cell(cell.source if source is None else source, id=gid,
+                                     metadata={"nbgrader": meta})
+
+
+def _exercise_copies(solution: nbformat.NotebookNode, group: list[dict], answer_source) -> list:
+    """The notebook's code cells with each targeted exercise's answer and test cells copied once per
+    route, at its test cell's place (answer cells first, then the test), under the route's ids."""
+    exercises, slots = exercises_of(solution), _slots(group)
+    by_id = {_nbg(c).get("grade_id"): c for c in solution.cells if _nbg(c).get("grade_id")}
+    targeted = {g for t in slots for g in [t, *exercises[t]]}
+    cells = []
+    for cell in solution.cells:
+        m = _nbg(cell)
+        gid = m.get("grade_id")
+        if m.get("solution") and m.get("grade"):
+            continue  # written answers are graded by hand: not here
+        if gid in targeted and gid in slots:  # the test cell: one copy of the exercise per route
+            for r in slots[gid]:
+                suffix = r["grade_id"][len(gid):]
+                for a in exercises[gid]:
+                    cells.append(_renamed(by_id[a], a + suffix, answer_source(r, a)))
+                cells.append(_renamed(cell, r["grade_id"]))
+        elif gid in targeted or m.get("grade") or m.get("solution"):
+            continue  # placed with its test, or an exercise this notebook does not try
+        else:
+            cells.append(cell)
+    return cells
+
+
+def reduce_solution(solution: nbformat.NotebookNode, group: list[dict]) -> nbformat.NotebookNode:
+    """The solution reduced to the group's exercises, each copied once per route (see
+    :func:`submission`); the other exercises and the written answers are dropped; ordinary cells stay."""
     out = copy.deepcopy(solution)
-    out.cells = [c for c in out.cells
-                 if not (_nbg(c).get("grade_id") in drop or (_nbg(c).get("solution") and _nbg(c).get("grade")))]
+    out.cells = _exercise_copies(solution, group, lambda r, a: None)
     return out
 
 
 def submission(solution: nbformat.NotebookNode, group: list[dict]) -> nbformat.NotebookNode:
-    """A submission with the group's shortcuts: ordinary code cells plus the targeted answers."""
-    exercises = exercises_of(solution)
-    answers = {a: None for r in group for a in exercises[r["exercise"]]}
-    for r in group:
-        answers.update(r["answers"])
-    cells = []
-    for cell in solution.cells:
-        if cell.cell_type != "code":
-            continue
-        m = _nbg(cell)
-        gid = m.get("grade_id")
-        if not (m.get("solution") or m.get("grade")):
-            cells.append(nbformat.v4.new_code_cell(cell.source))
-        elif gid in answers:
-            source = answers[gid] if answers[gid] is not None else cell.source
-            cells.append(nbformat.v4.new_code_cell(source, id=gid, metadata={"nbgrader": dict(m)}))
+    """A submission with the group's shortcuts: the solution's ordinary code cells, then for each
+    route its own copy of its exercise, the shortcut in place of the answers it names (the
+    exercise's other answer cells keep the solution's code)."""
+    cells = [c if _nbg(c).get("grade_id") else nbformat.v4.new_code_cell(c.source)
+             for c in _exercise_copies(solution, group, lambda r, a: r["answers"].get(a))
+             if c.cell_type == "code"]
     return nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": solution.metadata.get("kernelspec", {}),
-        "course": {"shortcuts": [{k: r[k] for k in ("exercise", "family", "route", "expect")} for r in group]},
+        "course": {"shortcuts": [{k: r[k] for k in ("exercise", "family", "route", "expect", "grade_id")} for r in group]},
     })
 
 
@@ -172,7 +200,7 @@ def build_submissions(out: Path, lectures: list[str] | None = None) -> dict[str,
         for k, group in enumerate(pack(load_routes(lecture)), start=1):
             name = f"{lecture}__{k:02d}"
             nbformat.write(submission(solution, group), subs / f"{name}.ipynb")
-            nbformat.write(reduce_solution(solution, {r["exercise"] for r in group}), sols / f"{name}.ipynb")
+            nbformat.write(reduce_solution(solution, group), sols / f"{name}.ipynb")
             made[name] = group
     return made
 

@@ -3,9 +3,10 @@
 The routes are in ``tests/data/course/shortcuts/NN_topic.toml`` (see ``tests/shortcuts.py``): an
 import alias of a banned function, an equivalent the statement did not name, the library doing the
 exercise in one call, a trace cached before the ban, a host callback, brute force, a dense route at
-a size it cannot finish, a wrong answer... Each is a submission a student could hand in. All of
-them are graded in one ``python -m course grade --jobs 2`` run, each against its solution reduced
-to the exercises it targets, and each must lose all the exercise's points with a failure that
+a size it cannot finish, a wrong answer... Each is an answer a student could hand in, in its own
+copy of its exercise's cells (a lecture's routes share a notebook; tampering ones get their own).
+All of them are graded in one ``python -m course grade --jobs 2`` run, against the solutions
+reduced to the same copies, and each must lose all the exercise's points with a failure that
 contains the route's ``expect`` text (the integrity check's message, or the assertion that a
 generic input exposes).
 """
@@ -38,7 +39,7 @@ def graded(tmp_path_factory):
     made = shortcuts.build_submissions(out)
     proc = subprocess.run(
         [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
-         "--json", "-q", "--jobs", "2"],
+         "--json", "-q", "--jobs", "2", "--timeout", "1500"],
         capture_output=True, text=True, timeout=1800, cwd=shortcuts.ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -60,9 +61,10 @@ def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, rou
     made, rows = graded
     name = next(n for n, group in made.items() if n.startswith(lecture + "__")
                 and any(r["exercise"] == exercise and r["route"] == route for r in group))
-    expect = next(r["expect"] for r in made[name] if r["exercise"] == exercise and r["route"] == route)
+    mine = next(r for r in made[name] if r["exercise"] == exercise and r["route"] == route)
+    expect = mine["expect"]
     row = rows[name]
-    result = next(e for e in row["exercises"] if e["grade_id"] == exercise)
+    result = next(e for e in row["exercises"] if e["grade_id"] == mine["grade_id"])  # the route's own copy
     assert result["points"] == 0, f"{lecture} {exercise}: the route {route!r} scored {result['points']}: {result}"
     assert expect.lower() in result["reason"].lower(), (
         f"{lecture} {exercise}: the route {route!r} failed, but not for its own reason: expected {expect!r} in "
