@@ -225,3 +225,19 @@ def test_plot_preconditioner_fields_shares_one_arrow_scale_and_explains_markers(
     assert fig.axes[1].get_title() == "field a, in full"
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][:2] == ["start", "end of the trajectory"]
     plt.close("all")
+
+
+def test_plot_steps_colors_and_rings():
+    ends = {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.01])}
+    ax = gp.plot_steps([0.0, 0.0], ends, colors={"a": "C6", "b": "C3"}, ringed=["a"])
+    marker = {ln.get_label(): ln for ln in ax.lines}
+    assert matplotlib.colors.same_color(marker["a"].get_markeredgecolor(), "C6")
+    assert matplotlib.colors.same_color(marker["b"].get_color(), "C3")
+    # the ringed step: a hollow marker twice as large as the dot drawn on top of it
+    assert marker["a"].get_markerfacecolor() == "none"
+    assert marker["a"].get_markersize() >= 2 * marker["b"].get_markersize()
+    assert marker["a"].get_zorder() < marker["b"].get_zorder()
+    with pytest.raises(ValueError, match="ringed"):
+        gp.plot_steps([0.0, 0.0], ends, ringed=["c"])
+    with pytest.raises(ValueError, match="colors"):
+        gp.plot_steps([0.0, 0.0], ends, colors={"c": "k"})

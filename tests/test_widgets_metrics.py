@@ -120,3 +120,26 @@ def test_plot_rosenbrock_steps_keeps_every_arrow_in_the_window():
         x, y = line.get_xdata()[0], line.get_ydata()[0]
         assert x_lo <= x <= x_hi and y_lo <= y <= y_hi
     plt.close("all")
+
+
+def test_plot_rosenbrock_steps_shows_short_steps_in_an_inset():
+    # at lam = 200 the two pullback steps are ~0.03 long in a window 3.2 wide: an inset zooms on them,
+    # and the pullback prox is a ring under the natural-gradient step, which lies on it
+    ax, ends = gw.plot_rosenbrock_steps([-0.5, 1.0], 200.0)
+    inset = ax.step_inset
+    assert inset is not None
+    ax.figure.canvas.draw()
+    x0 = np.array([-0.5, 1.0])
+    for name in ("prox, pullback ρ", "natural gradient, G = JᵀJ"):
+        p0, p1 = inset.transData.transform([x0, ends[name]])
+        assert np.linalg.norm(p1 - p0) > 12, name
+    marker = {ln.get_label(): ln for ln in inset.lines}
+    assert marker["prox, pullback ρ"].get_markerfacecolor() == "none"
+    for name, c in gw.metrics.STEP_COLORS.items():
+        main = {ln.get_label(): ln for ln in ax.lines}
+        line = main.get(name, main.get(f"{name} (leaves the window)"))
+        assert matplotlib.colors.same_color(line.get_markeredgecolor(), c), name
+    plt.close("all")
+    ax, _ = gw.plot_rosenbrock_steps([-0.5, 1.0], 10.0)   # every step long enough: no inset
+    assert ax.step_inset is None
+    plt.close("all")

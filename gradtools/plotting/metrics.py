@@ -206,6 +206,9 @@ def plot_steps(
     x0: ArrayLike,
     endpoints: Mapping[str, ArrayLike],
     ax: Axes | None = None,
+    *,
+    colors: Mapping[str, str] | None = None,
+    ringed: Sequence[str] = (),
 ) -> Axes:
     """Arrows from a point ``x0`` to the end point of each named step (one color each).
 
@@ -213,6 +216,9 @@ def plot_steps(
         x0: the start, shape ``(2,)``.
         endpoints: name -> end point, shape ``(2,)``.
         ax: Axes to draw on.
+        colors: name -> colour (default: the colour cycle by position).
+        ringed: names drawn as a wide translucent arrow ending in a large ring, under the others,
+            so that a step lying on top of it leaves it visible.
 
     Returns:
         The Axes, with a legend.
@@ -222,14 +228,23 @@ def plot_steps(
     """
     ax = _new_ax(ax)
     x0 = _as_path(x0, "x0")[0]
-    ax.plot(*x0, "ko", markersize=6, zorder=6)
-    for i, (name, e) in enumerate(endpoints.items()):
+    cols = _colors_for(list(endpoints), colors, "steps")
+    unknown = sorted(set(ringed) - set(endpoints))
+    if unknown:
+        raise ValueError(f"ringed names {unknown}, which are not among the steps {list(endpoints)}.")
+    ax.plot(*x0, "ko", markersize=6, zorder=7)
+    for name, e in endpoints.items():
         e = _as_path(e, f"endpoints[{name!r}]")[0]
-        c = _COLORS[i % len(_COLORS)]
-        ax.annotate(
-            "", xy=e, xytext=x0, arrowprops=dict(arrowstyle="-|>", color=c, lw=2, shrinkA=0, shrinkB=0), zorder=6
-        )
-        ax.plot(*e, "o", color=c, markersize=5, label=name, zorder=6)
+        c = cols[name]
+        if name in ringed:
+            ax.annotate("", xy=e, xytext=x0, zorder=5,
+                        arrowprops=dict(arrowstyle="-", color=c, lw=6, alpha=0.5, shrinkA=0, shrinkB=0))
+            ax.plot(*e, "o", mfc="none", mec=c, mew=2, markersize=11, label=name, zorder=5)
+        else:
+            ax.annotate(
+                "", xy=e, xytext=x0, arrowprops=dict(arrowstyle="-|>", color=c, lw=2, shrinkA=0, shrinkB=0), zorder=6
+            )
+            ax.plot(*e, "o", color=c, markersize=5, label=name, zorder=6)
     ax.legend(loc="lower right", fontsize=8)
     return ax
 

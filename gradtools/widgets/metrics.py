@@ -40,6 +40,12 @@ STEP_NAMES = (
     "natural gradient, G = JᵀJ",
     "damped Gauss-Newton (2JᵀJ + λI)",
 )
+# One colour per method, as in lecture 3's other figures (GD blue, natural gradient red; green is the
+# empirical Fisher's there, so the pullback prox is pink).
+STEP_COLORS = dict(zip(STEP_NAMES, ("C0", "C1", "C6", "C3", "C4")))
+# The pullback prox is drawn as a wide translucent arrow ending in a ring, under the natural-gradient
+# step, which for large lambda lies on it: both stay visible.
+_RINGED = ("prox, pullback ρ",)
 
 
 def _inline_backend() -> bool:
@@ -55,10 +61,12 @@ def _steps(x0: jax.Array, lam: jax.Array) -> tuple[jax.Array, ...]:
     prox_euc, info_euc = steps.proximal_step(J, divergences.squared_euclidean, x0, lam, inner_steps=500)
     prox_pull, info_pull = steps.proximal_step(J, rho_pull, x0, lam, inner_steps=500)
     G = products.pullback_operator(f, divergences.squared_euclidean, x0)
-    ng, _ = steps.natural_gradient_step(J, G, x0, 1.0 / lam, maxiter=10, tol=1e-12)
+    ng, info_ng = steps.natural_gradient_step(J, G, x0, 1.0 / lam, maxiter=10, tol=1e-12)
     H_gn = products.gauss_newton_operator(f, problems.rosenbrock_L, x0)
-    dn, _ = steps.damped_newton_step(J, x0, lam, curvature_mvp=H_gn, maxiter=10, tol=1e-12)
-    return (gd, prox_euc, prox_pull, ng, dn), (info_euc.converged, info_pull.converged)
+    dn, info_dn = steps.damped_newton_step(J, x0, lam, curvature_mvp=H_gn, maxiter=10, tol=1e-12)
+    # every inner solve: L-BFGS for the two proxes, CG for the natural-gradient and damped steps
+    return (gd, prox_euc, prox_pull, ng, dn), (info_euc.converged, info_pull.converged, info_ng.converged,
+                                               info_dn.converged)
 
 
 def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
@@ -78,8 +86,8 @@ def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
       is indefinite on the valley's walls).
 
     Computed in one jitted function (compiled once per dtype). The two proximal steps are solved
-    by L-BFGS; if either inner solve does not converge this raises ``RuntimeError`` rather than
-    return a wrong end point.
+    by L-BFGS, the natural-gradient and damped Gauss-Newton steps by CG; if any of these inner
+    solves does not converge this raises ``RuntimeError`` rather than return a wrong end point.
 
     Args:
         x0: the point, shape ``(2,)``.
@@ -104,14 +112,17 @@ def rosenbrock_steps(x0: ArrayLike, lam: float) -> dict[str, np.ndarray]:
     out, converged = _steps(x0, jnp.asarray(lam, dtype=x0.dtype))
     if not all(bool(c) for c in converged):
         raise RuntimeError(
-            f"the inner solve of a proximal step did not converge at x0 = {np.asarray(x0).tolist()}, lam = {lam}; "
-            "the prox end points would be wrong: use a larger lam or a start nearer the valley."
+            f"an inner solve did not converge at x0 = {np.asarray(x0).tolist()}, lam = {lam} (L-BFGS for the proxes: "
+            f"{bool(converged[0])}, {bool(converged[1])}; CG for the natural-gradient and damped steps: "
+            f"{bool(converged[2])}, {bool(converged[3])}); the end points would be wrong: use a larger lam or a "
+            "start nearer the valley."
         )
     return {name: np.asarray(p) for name, p in zip(STEP_NAMES, out)}
 
 
 def _clip_to_window(x0: np.ndarray, ends: dict, xlim, ylim) -> dict:
-    """End points outside the window moved to where their segment from ``x0`` leaves it, and so named."""
+    """End points outside the window moved to where their segment from ``x0`` leaves it, and so named
+    (``name (leaves the window)``)."""
     lo, hi = np.array([xlim[0], ylim[0]]), np.array([xlim[1], ylim[1]])
     shown = {}
     for name, e in ends.items():
@@ -143,6 +154,12 @@ def plot_rosenbrock_steps(
         xlim, ylim: the window. A step that leaves it is drawn up to its edge, and its legend
             entry ends in "(leaves the window)".
 
+    Each method keeps its colour (``STEP_COLORS``). The pullback prox is drawn as a wide translucent
+    arrow ending in a ring, so that the natural-gradient step, which lies on it for large
+    :math:`\\lambda`, does not hide it. When a step is shorter than 4% of the window's width, an inset
+    (``ax.step_inset``, else ``None``) redraws the steps around ``x0``, zoomed to 3 times the longest
+    of the short ones.
+
     Returns:
         ``(ax, endpoints)`` with ``endpoints`` as :func:`rosenbrock_steps` returns.
 
@@ -152,11 +169,38 @@ def plot_rosenbrock_steps(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5))
     ends = rosenbrock_steps(x0, lam)
+    x0n = np.asarray(x0, dtype=float)
     plot_rosenbrock_contours(ax, xlim=xlim, ylim=ylim)
-    plot_steps(x0, _clip_to_window(np.asarray(x0, dtype=float), ends, xlim, ylim), ax)
+    shown = _clip_to_window(x0n, ends, xlim, ylim)
+    base = lambda name: name.replace(" (leaves the window)", "")
+    plot_steps(x0, shown, ax, colors={k: STEP_COLORS[base(k)] for k in shown},
+               ringed=[k for k in shown if base(k) in _RINGED])
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_title(f"one step from x = ({float(x0[0]):.3g}, {float(x0[1]):.3g}), λ = {float(lam):.3g}")
+    ax.step_inset = None
+    # Steps shorter than 4% of the window's width would hide under the start marker: redraw every step
+    # that fits in a zoomed inset around x0, at the scale of the shortest ones.
+    lengths = {k: float(np.linalg.norm(e - x0n)) for k, e in ends.items()}
+    width = xlim[1] - xlim[0]
+    short = [k for k, n in lengths.items() if n < 0.04 * width]
+    if short:
+        half = 1.5 * max(lengths[k] for k in short)
+        zx, zy = (x0n[0] - half, x0n[0] + half), (x0n[1] - half, x0n[1] + half)
+        inset = ax.inset_axes([0.4, 0.55, 0.27, 0.38])  # above the valley, clear of the arrows and the legend
+        plot_rosenbrock_contours(inset, xlim=zx, ylim=zy)
+        zoomed = _clip_to_window(x0n, ends, zx, zy)
+        plot_steps(x0, zoomed, inset, colors={k: STEP_COLORS[base(k)] for k in zoomed},
+                   ringed=[k for k in zoomed if base(k) in _RINGED])
+        inset.get_legend().remove()
+        inset.set_xlim(*zx)
+        inset.set_ylim(*zy)
+        inset.set_xlabel("")
+        inset.set_ylabel("")
+        inset.set_title(f"zoom: {2 * half:.2g} wide", fontsize=7)
+        inset.tick_params(labelsize=6)
+        ax.indicate_inset_zoom(inset, edgecolor="0.3")
+        ax.step_inset = inset
     return ax, ends
 
 
