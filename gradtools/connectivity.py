@@ -33,6 +33,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -209,6 +210,13 @@ def _ce_and_errors(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Arra
     return ce, jnp.sum(jnp.argmax(logits, -1) != y)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _evaluate_path(apply: Apply, ws: PyTree, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # ``apply`` is static: one compilation per model and shapes, reused by every later call (a
+    # ``jax.jit`` of a fresh lambda compiled again on each call, half a second in the explorer).
+    return jax.vmap(lambda w: _ce_and_errors(apply(w, x), y))(ws)
+
+
 def evaluate_path(apply: Apply, ws: PyTree, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""Loss and error rate of every network on a stacked path.
 
@@ -235,7 +243,12 @@ def evaluate_path(apply: Apply, ws: PyTree, x: jax.Array, y: jax.Array) -> tuple
     check_callable(apply, "apply")
     _check_labels(x, y)
     _stack_size(ws)
-    losses, counts = jax.jit(jax.vmap(lambda w: _ce_and_errors(apply(w, x), y)))(ws)
+    try:
+        hash(apply)
+    except TypeError:  # an unhashable callable cannot be a static argument: compile for this call
+        losses, counts = jax.jit(jax.vmap(lambda w: _ce_and_errors(apply(w, x), y)))(ws)
+    else:
+        losses, counts = _evaluate_path(apply, ws, x, y)
     return losses, counts / jnp.shape(y)[0]
 
 

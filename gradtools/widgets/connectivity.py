@@ -12,6 +12,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -33,6 +34,12 @@ PyTree = Any
 
 def _inline_backend() -> bool:
     return "inline" in matplotlib.get_backend().lower()
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predictions(apply: Callable[[PyTree, jax.Array], jax.Array], pts: PyTree, x: jax.Array) -> jax.Array:
+    # compiled once per model and shapes (a slider move must redraw quickly)
+    return jax.vmap(lambda w: jnp.argmax(apply(w, x), -1))(pts)
 
 
 def path_state(
@@ -70,7 +77,12 @@ def path_state(
     t = float(t)
     pts = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), paths.linear(w0, w1, t), paths.bezier(w0, theta, w1, t))
     losses, _ = connectivity.evaluate_path(apply, pts, x, y)
-    preds = jax.vmap(lambda w: jnp.argmax(apply(w, x), -1))(pts)
+    try:
+        hash(apply)
+    except TypeError:  # an unhashable callable cannot be a static argument
+        preds = jax.vmap(lambda w: jnp.argmax(apply(w, x), -1))(pts)
+    else:
+        preds = _predictions(apply, pts, x)
     return {
         "t": t,
         "line_loss": float(losses[0]),
