@@ -21,8 +21,8 @@ notebook's ordinary code cells (imports, data) plus, for each route, its own cop
 exercise's answer and test cells (ids ``ex3_answer__r2``, ``ex3_tests__r2`` for the second route of
 ``ex3_tests``) with the shortcut in place of the answers it names (the exercise's other answer cells
 keep the solution's code). A lecture's routes share one notebook, so its kernel starts and its data
-load once; tampering routes and routes marked ``alone`` get a notebook of their own. Each notebook
-is graded against its solution reduced to the same copies, so grading costs seconds per route.
+load once; tampering routes, routes that read the globals and routes marked ``alone`` get a
+notebook of their own. Each notebook is graded against its solution reduced to the same copies.
 ``python tests/shortcuts.py [NN_topic ...] [--out DIR]`` writes them (default
 ``test-artifacts/shortcuts/``) to look at or grade by hand::
 
@@ -109,11 +109,14 @@ def lectures_with_routes(folder: Path = SHORTCUTS) -> list[str]:
 
 def pack(routes: list[dict]) -> list[list[dict]]:
     """Routes grouped into notebooks: every ordinary route of a lecture in one notebook (each in its
-    own copy of its exercise's cells), tampering routes and routes marked ``alone`` each alone."""
+    own copy of its exercise's cells); alone: tampering routes, routes marked ``alone``, and routes
+    that read the notebook's globals (an earlier copy of their test would have left its reference
+    there, which a real submission does not meet)."""
     groups: list[list[dict]] = []
     shared: list[dict] = []
     for r in routes:
-        if r.get("alone") or r["family"] == "tamper":
+        reads_globals = any(w in code for code in r["answers"].values() for w in ("globals(", "__main__", "vars("))
+        if r.get("alone") or r["family"] in ("tamper", "reference-copied") or reads_globals:
             groups.append([r])
         else:
             shared.append(r)
