@@ -54,7 +54,7 @@ lab: $(STAMP) $(LAB_SETTINGS)
 test: $(STAMP) $(SITE_STAMP)
 	$(PY) -m course release --check
 	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 \
-	  --nbval --nbval-current-env --nbval-cell-timeout 300 --doctest-modules tests lectures solutions gradtools
+	  --durations=25 --nbval --nbval-current-env --nbval-cell-timeout 300 --doctest-modules tests lectures solutions gradtools
 
 unit: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -n 2 tests
