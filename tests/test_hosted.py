@@ -87,16 +87,17 @@ def test_the_install_cell_installs_the_course_into_a_bare_venv_from_a_wheel(tmp_
                 if c.get("id") == hosted.CELL_ID)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     if not hosted.repository_url():  # with no repository configured, the cell says so instead of guessing
-        out = subprocess.run([py, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        # run outside the checkout: from its root, `gradtools/` itself would be importable
+        out = subprocess.run([py, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
         assert out.returncode != 0 and "names no repository" in out.stderr
-    out = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=900,
+    out = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=900, cwd=tmp_path,
                          env={**env, "COURSE_INSTALL_FROM": str(wheel)})
     assert out.returncode == 0, out.stderr[-2000:]
     check = textwrap.dedent("""
         import gradtools, course.integrity, jax
         print(gradtools.__file__, jax.default_backend())
     """)
-    out = subprocess.run([py, "-c", check], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([py, "-c", check], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(venv) in out.stdout  # imported from the bare venv, not from this checkout
 
