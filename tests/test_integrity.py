@@ -413,3 +413,22 @@ def test_max_ops_refuses_a_loop_unrolled_while_tracing():
     traced(closed, 0.3, loops=False, max_ops=20)
     with pytest.raises(Forbidden, match="operations"):
         traced(bisection, 0.3, loops=False, max_ops=20)
+
+
+def test_op_count_counts_every_equation_nested_programs_included():
+    from course.integrity import op_count
+
+    def flat(x):
+        return jnp.sin(x) * x + 1.0
+
+    inner = jax.jit(lambda y: jnp.cos(y) + y)
+
+    def nested(x):
+        return inner(x) * 2.0
+
+    x = jnp.ones(3)
+    assert op_count(traced(flat, x)) == len(jax.make_jaxpr(flat)(x).jaxpr.eqns)
+    outer = jax.make_jaxpr(nested)(x).jaxpr
+    call = next(e for e in outer.eqns if "jaxpr" in e.params)
+    inner_eqns = len(call.params["jaxpr"].jaxpr.eqns)
+    assert op_count(traced(nested, x)) == len(outer.eqns) + inner_eqns  # the call, its body, the rest

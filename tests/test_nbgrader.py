@@ -152,6 +152,13 @@ def _course_side_with(folder: Path, solutions: Path, out: dict) -> None:
     out["feedback"] = feedback
 
 
+def _course_result(graded, kind: str, sol: Path) -> dict:
+    """``course grade``'s result for ``sol`` as submitted in ``kind`` (its run must have succeeded)."""
+    course = graded["course"][kind]
+    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
+    return course["results"][sol.stem]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("kind", ["solution", "released"])
@@ -167,9 +174,7 @@ def test_nbgrader_accepts_every_notebook(graded, sol, kind):
 def test_nbgrader_and_course_grade_agree(graded, sol, kind):
     nbg = graded["nbgrader"][kind].get(sol.stem)
     assert nbg is not None and "error" not in nbg, (nbg or {}).get("error")
-    course = graded["course"][kind]
-    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
-    mine = course["results"][sol.stem]
+    mine = _course_result(graded, kind, sol)
     manual = sum(v[1] for v in nbg["grades"].values() if v[0] is None)
     print(f"| {sol.stem} | {kind} | nbgrader {nbg['score']:g}/{nbg['max']:g} ({manual:g} to grade by hand) "
           f"| course grade {mine['total']:g}/{mine['max_total']:g} ({mine['pending']:g} pending) |")
@@ -182,9 +187,7 @@ def test_nbgrader_and_course_grade_agree(graded, sol, kind):
 @pytest.mark.parametrize("kind", ["solution", "released"])
 @pytest.mark.parametrize("sol", NOTEBOOKS, ids=lambda p: p.stem)
 def test_course_grade_gives_the_solution_full_marks_and_the_release_zero(graded, sol, kind):
-    course = graded["course"][kind]
-    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
-    mine = course["results"][sol.stem]
+    mine = _course_result(graded, kind, sol)
     items = nbk.graded_items(nbformat.read(sol, as_version=4))
     auto = sum(ex.points for ex, manual in items if not manual)
     written = sum(ex.points for ex, manual in items if manual)
@@ -217,9 +220,7 @@ def test_the_release_stops_only_where_a_student_must_work(graded, sol):
     """The released notebook, run top to bottom by the grader: no ordinary cell raises, and each
     test fails on the missing answer (the stub's NotImplementedError, or a NameError for a name the
     stub was meant to define), not on a bug of the release."""
-    course = graded["course"]["released"]
-    assert course["proc"].returncode == 0, course["proc"].stderr[-2000:]
-    mine = course["results"][sol.stem]
+    mine = _course_result(graded, "released", sol)
     broken = [n for n in mine["notes"] if n.startswith("cell #") and "grading went on" in n]
     assert not broken, f"{sol.stem}: ordinary cells of the release raised: {broken}"
     items = nbk.graded_items(nbformat.read(sol, as_version=4))
