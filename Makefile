@@ -13,11 +13,12 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/geometry-of-train
 # Tests and notebook execution run on the CPU, whatever the machine has.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: help install lab test unit notebooks release check-release grade bench gpu-size site clean
+.PHONY: help install lab test test-long unit notebooks release check-release grade bench gpu-size site clean
 
 help:
 	@echo "make lab        start the course in JupyterLab (installs into $(VENV) on first run)"
-	@echo "make test       run every test: unit tests, exercises in sync, nbval over the notebooks"
+	@echo "make test       run every test: unit tests, exercises in sync, nbval over the lectures, the solutions graded"
+	@echo "make test-long  what CI adds (30 min): nbval over the solutions, every widget lecture in the browser, nbgrader on all"
 	@echo "make notebooks  re-execute lectures/ and solutions/ and store their outputs"
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make bench      measure products and steps against one gradient; update README"
@@ -54,7 +55,17 @@ lab: $(STAMP) $(LAB_SETTINGS)
 test: $(STAMP) $(SITE_STAMP)
 	$(PY) -m course release --check
 	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 \
-	  --durations=25 --nbval --nbval-current-env --nbval-cell-timeout 300 --doctest-modules tests lectures solutions gradtools
+	  --durations=25 --nbval --nbval-current-env --nbval-cell-timeout 300 --doctest-modules tests lectures gradtools
+
+# The long forms of what make test keeps within 15 minutes, one after the other (side by side on two
+# cores, a lecture in the browser waited on nbgrader's kernels past its time limit). make test grades
+# every solution (full marks, under course grade and in the nbgrader round trip); here nbval also
+# compares their stored outputs. Every widget lecture runs in the browser with every slider moved
+# (make test: the first), and nbgrader autogrades every solution and release (make test: two).
+test-long: $(STAMP) $(SITE_STAMP)
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 --nbval --nbval-current-env --nbval-cell-timeout 300 solutions
+	COURSE_BROWSER_ALL=1 $(PY) -m pytest -p no:cacheprovider --timeout 1800 tests/test_browser.py
+	COURSE_NBGRADER_ALL=1 $(PY) -m pytest -p no:cacheprovider --timeout 1800 tests/test_nbgrader.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -n 2 tests
