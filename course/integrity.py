@@ -32,6 +32,11 @@ What :func:`forbid` catches, while the block runs:
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
   fails; a block that ran over in C fails when it returns.
 
+- **A value read later.** What the answer returns is read inside the block with
+  :func:`concrete`: an answer's own ``__array__``, ``__int__`` or pytree flatten would otherwise do
+  the banned work when the test compares it, after the block. :data:`AUTODIFF` bans every way JAX
+  differentiates, private entry points and ``jet`` included.
+
 Every violation is recorded, then raised as :class:`Forbidden` (an ``AssertionError``, so a test
 cell that meets one scores zero). An answer that catches the exception still fails: the block
 re-raises what was recorded when it ends.
@@ -58,7 +63,7 @@ import types as _types
 
 import jax as _jax
 
-__all__ = ["Forbidden", "forbid", "traced", "run_traced", "op_count"]
+__all__ = ["Forbidden", "forbid", "concrete", "traced", "run_traced", "op_count", "AUTODIFF"]
 
 
 class Forbidden(AssertionError):
@@ -209,9 +214,16 @@ class _Ban:
         if _isinstance(obj, _ModuleType):
             path = _getattr(obj, "__file__", None)
             if path:
-                if _os.path.basename(path) == "__init__.py":
+                package = _os.path.basename(path) == "__init__.py"
+                if package:
                     path = _os.path.dirname(path) + _os.sep
                 self.prefixes.append((path, label))
+                if not package and any(_getattr(_getattr(_unwrap(v), "__code__", None), "co_filename", None) == path
+                         for v in _list(_vars(obj).values())):
+                    # A file that defines functions (jax._src.interpreters.ad, jax.experimental.jet)
+                    # is banned by its own code, not by the helpers it imports; a module that only
+                    # re-exports (jax.numpy.linalg) bans what it exports, below.
+                    return
             home = _home(obj.__name__)
             for value in _list(_vars(obj).values()):
                 if _isinstance(value, _ModuleType):
@@ -547,6 +559,63 @@ def forbid(*banned, allow=(), why: str = "", seconds: float | None = None) -> _G
     return _Guard(ban, why, seconds)
 
 
+#: Every way JAX differentiates: the public transformations (named in the message when used), the
+#: traces that forward and reverse mode both build (so private entry points such as
+#: ``jax._src.api._jvp`` count), and Taylor-mode ``jet``. Plain evaluation, ``jit``, ``vmap`` and
+#: ``jax.scipy.sparse.linalg.cg`` build none of them.
+AUTODIFF = (
+    "jax.jvp", "jax.vjp", "jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.jacobian",
+    "jax.hessian", "jax.linearize", "jax.linear_transpose",
+    "jax._src.interpreters.ad.JVPTrace", "jax._src.interpreters.ad.LinearizeTrace", "jax.experimental.jet",
+)
+
+_LIBRARY_TOPS = _frozenset({"builtins", "numpy", "jax", "jaxlib", "collections"})
+
+
+def _library_type(t) -> bool:
+    """Whether ``t`` comes from Python, NumPy or JAX (not from the answer's own code)."""
+    return (_getattr(t, "__module__", "") or "").split(".")[0] in _LIBRARY_TOPS
+
+
+def _check_structure(treedef, what: str) -> None:
+    """Every node of ``treedef`` is a container of Python, NumPy or JAX (its unflatten runs no answer code)."""
+    node = treedef.node_data()
+    if node is not None and not _library_type(node[0]):
+        raise Forbidden(f"{what} is an object of type {node[0].__qualname__}, defined by the answer; return "
+                        "arrays, numbers, or tuples, lists and dicts of them")
+    for child in treedef.children():
+        _check_structure(child, what)
+
+
+def concrete(value, what: str = "the answer"):
+    """``value`` read now, as NumPy arrays and Python numbers in Python containers.
+
+    Call it inside :func:`forbid`'s block on what the answer returned: ``got =
+    concrete(my_fn(x))``. Everything the answer could postpone (a custom pytree's flatten, an
+    ``__array__``, ``__float__`` or ``__int__`` of its own) runs here, under the check, and a value
+    of a type the answer defined is refused; a value read only after the block would escape it.
+
+    Returns:
+        The same structure, each leaf a ``numpy.ndarray`` (or a ``bool``/``int``/``float``/``complex``
+        of exactly that type).
+    """
+    import numpy as np
+
+    leaves, treedef = _jax.tree_util.tree_flatten(value)  # the answer's own flatten runs now
+    _check_structure(treedef, what)
+    out = []
+    for leaf in leaves:
+        t = type(leaf)
+        if t in (bool, int, float, complex):
+            out.append(leaf)
+        elif _library_type(t) and (_isinstance(leaf, (np.ndarray, np.generic)) or _isinstance(leaf, _jax.Array)):
+            out.append(np.asarray(leaf))
+        else:
+            raise Forbidden(f"{what} holds an object of type {t.__qualname__}; return arrays, numbers, or "
+                            "tuples, lists and dicts of them")
+    return _jax.tree_util.tree_unflatten(treedef, out)
+
+
 #: Primitives that run Python on the host and return values into the computation.
 CALLBACK_PRIMITIVES = frozenset({"pure_callback", "io_callback", "callback", "host_callback"})
 #: Primitives of compiled loops (``lax.fori_loop``, ``while_loop``, ``scan``).
@@ -680,12 +749,14 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
     static = {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
     leaves = _jax.tree.leaves([a for i, a in enumerate(args) if i not in static])
     out = _jit(_jaxpr_as_fun(closed))(*leaves)  # compiled: op-by-op evaluation costs seconds
-    return _jax.tree.unflatten(_jax.tree.structure(shapes), out)
+    structure = _jax.tree.structure(shapes)
+    _check_structure(structure, "the answer's output")  # unflattening runs no answer code, after the check
+    return _jax.tree.unflatten(structure, out)
 
 
 # The check's own functions, compared with their import-time code on every use.
 _OWN = tuple((f, f.__code__) for f in (
-    forbid, traced, run_traced, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    forbid, concrete, _check_structure, _library_type, traced, run_traced, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
 ))

@@ -57,6 +57,7 @@ FAMILIES = {
     "hard-coded": "hard-coded numbers for the test's cases",
     "own-reference": "a wrong answer a test would accept if its reference came from the student's code",
     "tamper": "tampering with the check or with the functions it watches",
+    "lazy": "a value that does the forbidden work only when the test reads it, after the check",
 }
 ROUTE_KEYS = {"exercise", "family", "route", "expect", "answers"}
 

@@ -95,3 +95,71 @@ def test_every_graded_exercise_has_a_route_that_scores_zero(path):
     assert path.stem in LECTURES, f"no tests/data/course/shortcuts/{path.stem}.toml"
     tried = {r["exercise"] for r in shortcuts.load_routes(path.stem)}
     assert set(exercises) <= tried, f"{path.stem}: no shortcut route tried on {sorted(set(exercises) - tried)}"
+
+
+def _answer_names(nb) -> set[str]:
+    """Names an answer cell defines at its top level (its functions, classes and values)."""
+    import ast
+
+    names = set()
+    for cell in nb.cells:
+        meta = shortcuts._nbg(cell)
+        if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Assign):
+                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _unread_answers(source: str, names: set[str]) -> list[str]:
+    """Calls of the answer's functions in a banning test cell that run outside a ``forbid`` block,
+    or inside one without ``concrete(...)`` around them. Calls inside a function or lambda of the
+    test cell are judged where that function runs (``run_traced``, say), not here."""
+    import ast
+
+    def called(call):
+        f = call.func
+        return f.id if isinstance(f, ast.Name) else (f.attr if isinstance(f, ast.Attribute) else None)
+
+    found = []
+
+    def visit(node, block, read):
+        if isinstance(node, ast.With) and any(
+                isinstance(i.context_expr, ast.Call) and called(i.context_expr) == "forbid" for i in node.items):
+            for child in node.body:
+                visit(child, True, False)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            return
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in names:
+                if not block:
+                    found.append(f"line {node.lineno}: {node.func.id}(...) runs outside every forbid block")
+                elif not read:
+                    found.append(f"line {node.lineno}: {node.func.id}(...) is not read with concrete(...) in its block")
+            read = read or called(node) == "concrete"
+        for child in ast.iter_child_nodes(node):
+            visit(child, block, read)
+
+    visit(ast.parse(source), False, False)
+    return found
+
+
+@pytest.mark.parametrize("path", SOLUTION_FILES, ids=lambda p: p.stem)
+def test_every_banning_test_reads_the_answer_inside_its_block(path):
+    """A test that bans a route reads what the answer returns inside the block, with concrete():
+    read after the block, an answer's own __array__, __int__ or pytree flatten would do the banned
+    work unchecked (the "lazy" family in tests/data/course/shortcuts/)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    names = _answer_names(nb)
+    bad = []
+    for k, cell in enumerate(nb.cells):
+        meta = shortcuts._nbg(cell)
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and "forbid(" in cell.source:
+            bad += [f"cell {k} ({meta['grade_id']}) {msg}" for msg in _unread_answers(cell.source, names)]
+    assert not bad, f"{path.name}: read each answer as `got = concrete(answer(...))` inside its forbid block:\n  " + \
+        "\n  ".join(bad)

@@ -432,3 +432,92 @@ def test_op_count_counts_every_equation_nested_programs_included():
     call = next(e for e in outer.eqns if "jaxpr" in e.params)
     inner_eqns = len(call.params["jaxpr"].jaxpr.eqns)
     assert op_count(traced(nested, x)) == len(outer.eqns) + inner_eqns  # the call, its body, the rest
+
+
+# --- answers that postpone the work past the block, and JAX's own differentiation under other names
+
+
+class _LazyArray:
+    """Computes with a banned function only when read (numpy's ``__array__``)."""
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(jax.hessian(f)(W))
+
+
+class _LazyInt(int):
+    def __int__(self):
+        return int(jnp.linalg.matrix_rank(jnp.eye(3)))
+
+
+@jax.tree_util.register_pytree_node_class
+class _LazyTree:
+    """A pytree whose flatten does the banned work (the test's ravel_pytree would run it)."""
+
+    def tree_flatten(self):
+        return (jax.hessian(f)(W),), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls()
+
+
+def test_concrete_reads_the_answer_inside_the_block_and_refuses_its_own_types():
+    from course.integrity import concrete
+
+    # plain values come back as numpy, with their structure
+    got = concrete({"a": jnp.ones(2), "b": [1, 2.5, (np.float64(3.0), True)]})
+    assert isinstance(got["a"], np.ndarray) and got["b"][0] == 1 and type(got["b"][2][1]) is bool
+    assert isinstance(got["b"][2][0], np.ndarray)
+    # an __array__ of the answer's own: its type is refused; inside the block, reading it runs the ban
+    assert "_LazyArray" in caught(lambda: concrete(_LazyArray()))
+    assert "jax.hessian" in caught(lambda: np.asarray(_LazyArray()), jax.hessian)
+    # an int subclass with its own __int__ (int(g) after the block would run it unchecked)
+    assert "_LazyInt" in caught(lambda: concrete(_LazyInt(0)))
+    # a custom pytree: its flatten runs inside concrete, under the ban
+    assert "jax.hessian" in caught(lambda: concrete(_LazyTree()), jax.hessian)
+    assert "_LazyTree" in caught(lambda: concrete(_LazyTree()))
+
+
+def test_run_traced_refuses_an_output_structure_of_the_answers_own():
+    from course.integrity import run_traced
+
+    @jax.tree_util.register_pytree_node_class
+    class Box:
+        def __init__(self, x):
+            self.x = x
+
+        def tree_flatten(self):
+            return (self.x,), None
+
+        @classmethod
+        def tree_unflatten(cls, aux, children):
+            return cls(*children)
+
+    with pytest.raises(Forbidden, match="Box"):
+        run_traced(lambda w: Box(2 * w), W)
+    np.testing.assert_allclose(run_traced(lambda w: {"y": 2 * w}, W)["y"], 2 * W)
+
+
+def test_autodiff_catches_private_entry_points_and_jet_but_not_plain_jax():
+    from jax._src import api
+    from jax.experimental import jet
+
+    from course.integrity import AUTODIFF
+
+    def plain():
+        x = jnp.arange(6.0).reshape(2, 3)
+        y = jax.jit(lambda a: jnp.sum(jax.nn.log_softmax(a) * jax.nn.relu(a)))(x)
+        jax.vmap(jnp.dot)(x, x)
+        jax.lax.scan(lambda c, r: (c + r.sum(), c), 0.0, x)
+        A = x @ x.T + jnp.eye(2)
+        jax.scipy.sparse.linalg.cg(lambda v: A @ v, jnp.ones(2))
+        jnp.linalg.eigh(A)
+        return y
+
+    assert caught(plain, *AUTODIFF) is None
+    import jax.extend.linear_util as lu
+
+    for route in (lambda: jax.grad(f)(W), lambda: jax.jvp(f, (W,), (W,)), lambda: jax.linearize(f, W),
+                  lambda: api._jvp(lu.wrap_init(f, debug_info=api.debug_info("f", f, (W,), {})), (W,), (W,)),
+                  lambda: jet.jet(jnp.sin, (1.0,), ((1.0, 0.0),))):
+        assert caught(route, *AUTODIFF) is not None
