@@ -151,6 +151,10 @@ def plot_segment_speeds(speeds: Mapping[str, ArrayLike], ax: Axes | None = None)
     return ax
 
 
+_AFTER_MARKERS = (("*", 17), ("P", 10), ("X", 7), ("D", 5))
+_RUN_WIDTHS = (4.5, 2.8, 1.4, 0.8)
+
+
 def plot_sparsity_accuracy(
     curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
     *,
@@ -167,7 +171,9 @@ def plot_sparsity_accuracy(
     Args:
         curves: name -> ``(target sparsities, accuracies in percent)``, arrays of equal length.
         reference: the accuracy of the dense network, drawn as a dashed line.
-        after: name -> ``(sparsity, accuracy in percent)``: final networks, drawn as stars.
+        after: name -> ``(sparsity, accuracy in percent)``: final networks, drawn as single points,
+            each smaller than the one before and of another shape (a star, a plus, a cross, a
+            diamond), so that points at the same place stay visible.
         ax: Axes to draw on.
 
     Returns:
@@ -184,8 +190,9 @@ def plot_sparsity_accuracy(
         ax.plot(100 * s, a, "o-", markersize=3, label=name)
     if reference is not None:
         ax.axhline(float(reference), ls="--", color="0.5", label="dense network")
-    for name, (s, a) in (after or {}).items():
-        ax.plot([100 * float(s)], [float(a)], "*", markersize=11, label=name)
+    for k, (name, (s, a)) in enumerate((after or {}).items()):
+        marker, size = _AFTER_MARKERS[k % len(_AFTER_MARKERS)]
+        ax.plot([100 * float(s)], [float(a)], marker, markersize=size, mec="k", mew=0.6, label=name)
     ax.set_xlabel("target sparsity: weights marked for zero (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
@@ -196,6 +203,9 @@ def plot_task_accuracies(
     runs: Mapping[str, tuple[ArrayLike, ArrayLike]], ax: Axes | None = None
 ) -> Axes:
     """Accuracy (percent) on task 1 (solid) and task 2 (dashed) after each step of each run.
+
+    Each run is drawn thinner than the one before, so that where two runs' curves coincide the
+    earlier one shows as a wide band around the later one.
 
     Args:
         runs: name -> ``(task1 accuracies, task2 accuracies)`` in percent, each ``(num_steps,)``.
@@ -208,13 +218,14 @@ def plot_task_accuracies(
         >>> ax = plot_task_accuracies({"FIP": ([99, 98], [20, 80])})
     """
     ax = _new_ax(ax, (6.0, 3.6))
-    for name, (a1, a2) in runs.items():
+    for k, (name, (a1, a2)) in enumerate(runs.items()):
         a1, a2 = np.asarray(a1, dtype=float), np.asarray(a2, dtype=float)
         if a1.shape != a2.shape or a1.ndim != 1:
             raise ValueError(f"runs[{name!r}] must be two 1-D arrays of equal length, got {a1.shape} and {a2.shape}.")
         steps = np.arange(1, len(a1) + 1)
-        (line,) = ax.plot(steps, a1, "-", label=f"{name}: task 1")
-        ax.plot(steps, a2, "--", color=line.get_color(), label=f"{name}: task 2")
+        width = _RUN_WIDTHS[min(k, len(_RUN_WIDTHS) - 1)]
+        (line,) = ax.plot(steps, a1, "-", lw=width, label=f"{name}: task 1")
+        ax.plot(steps, a2, "--", lw=width, color=line.get_color(), label=f"{name}: task 2")
     ax.set_xlabel("step along the path")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(-3, 103)
