@@ -262,7 +262,8 @@ def plot_rank_spectra(values: Mapping[str, ArrayLike], rtol: float, ax: Axes | N
     for i, (name, s) in enumerate(values.items()):
         s = np.sort(np.abs(np.asarray(s, dtype=float)))[::-1]
         s = np.maximum(s / s[0], 1e-18)
-        ax.semilogy(np.arange(1, len(s) + 1), s, "o", ms=5 - i, color=_COLORS[i], label=name)
+        style = dict(ms=4) if i == 0 else dict(ms=4 + 3 * i, mfc="none", mew=1.2)  # rings: the filled series shows
+        ax.semilogy(np.arange(1, len(s) + 1), s, "o", color=_COLORS[i], label=name, **style)
     ax.axhline(rtol, ls="--", color="k", lw=1, label=f"cutoff rtol = {rtol:g}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("index i (sorted)")
@@ -312,11 +313,12 @@ def plot_manifold_walk(
 
 def plot_rank_experiment(
     num_params: Sequence[int], num_zero_loss: Sequence[int], num_deficient: Sequence[int], ax: Axes | None = None,
-    *, num_at_kink: Sequence[int] | None = None,
+    *, num_at_kink: Sequence[int] | None = None, num_deficient_at_kink: Sequence[int] | None = None,
 ) -> Axes:
     r"""Bars: for each network size, how many runs reached zero loss and how many of those minima
     have a Hessian of less than full rank; optionally also how many of them have a training input
-    on the kink of a hidden unit (where the loss is not twice differentiable).
+    on the kink of a hidden unit (where the loss is not twice differentiable), and, hatched inside the
+    rank-deficient bar, how many of the rank-deficient ones do. The count axis has integer ticks.
 
     Example:
         >>> ax = plot_rank_experiment([7, 19], [9, 16], [9, 3])
@@ -324,10 +326,15 @@ def plot_rank_experiment(
         4
         >>> len(plot_rank_experiment([7, 19], [9, 16], [9, 3], num_at_kink=[7, 8]).patches)
         6
+        >>> ax = plot_rank_experiment([7, 19], [9, 16], [9, 3], num_at_kink=[7, 8], num_deficient_at_kink=[8, 3])
+        >>> [int(p.get_height()) for p in ax.patches if p.get_hatch()]
+        [8, 3]
     """
     n = len(num_params)
-    if not (len(num_zero_loss) == len(num_deficient) == n) or (num_at_kink is not None and len(num_at_kink) != n):
-        raise ValueError("num_params, num_zero_loss, num_deficient (and num_at_kink) must have the same length.")
+    if not (len(num_zero_loss) == len(num_deficient) == n) or any(
+            extra is not None and len(extra) != n for extra in (num_at_kink, num_deficient_at_kink)):
+        raise ValueError("num_params, num_zero_loss, num_deficient (and num_at_kink, num_deficient_at_kink) "
+                         "must have the same length.")
     ax = _new_ax(ax, (5.5, 3.5))
     pos = np.arange(n)
     bars = [(num_zero_loss, _COLORS[0], "runs reaching zero loss")]
@@ -337,7 +344,13 @@ def plot_rank_experiment(
     width = 0.8 / len(bars)
     for j, (heights, color, label) in enumerate(bars):
         ax.bar(pos + (j - (len(bars) - 1) / 2) * width, heights, width=width, color=color, label=label)
+    if num_deficient_at_kink is not None:                # inside the last (rank-deficient) bar
+        ax.bar(pos + (len(bars) - 1) / 2 * width, num_deficient_at_kink, width=width, color="none",
+               edgecolor="k", hatch="///", lw=0.8, label="... of them with an input on a kink")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xticks(pos, [f"N = {p}" for p in num_params])
     ax.set_ylabel("number of runs")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(bars), frameon=False)
+    entries = len(bars) + (num_deficient_at_kink is not None)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=entries if entries < 4 else 2,
+              frameon=False)
     return ax
