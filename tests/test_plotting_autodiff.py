@@ -198,8 +198,10 @@ def test_plot_chord_shades_only_where_the_graph_is_above_the_chord():
     np.testing.assert_allclose(graph.get_ydata(), graph.get_xdata() ** 2, rtol=1e-6)
     (fill,) = ax.collections
     assert len(fill.get_paths()) == 0 or all(len(p.vertices) == 0 for p in fill.get_paths())  # convex: nothing shaded
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["f", "chord"]   # and no legend entry for it
     ax2 = P.plot_chord(jnp.sin, 0.0, 3.0)  # concave on [0, pi]: graph above the chord
     assert sum(len(p.vertices) for p in ax2.collections[0].get_paths()) > 0
+    assert "graph above chord" in [t.get_text() for t in ax2.get_legend().get_texts()]
     with pytest.raises(ValueError, match="x1 < x2"):
         P.plot_chord(jnp.sin, 1.0, 0.0)
 

@@ -308,7 +308,7 @@ def plot_chord(
     Convexity says the chord lies on or above the graph:
     :math:`\lambda f(x_1) + (1-\lambda) f(x_2) \ge f(\lambda x_1 + (1-\lambda) x_2)`
     for :math:`\lambda \in [0, 1]`. The region where the graph rises above the chord (a
-    violation) is shaded.
+    violation) is shaded, and named in the legend when it is not empty.
 
     Args:
         f: scalar function of a scalar.
@@ -332,7 +332,10 @@ def plot_chord(
     ax.plot(xs, fx, color="k", lw=2, label="f")
     ax.plot([x1, x2], [f1, f2], "o-", color="tab:blue", label="chord")
     chord = f1 + (f2 - f1) * (inner - x1) / (x2 - x1)
-    ax.fill_between(inner, chord, graph, where=graph > chord, color="tab:red", alpha=0.3, label="graph above chord")
+    above = graph > chord
+    # the legend names the shaded region only where there is one (a convex f has none)
+    ax.fill_between(inner, chord, graph, where=above, color="tab:red", alpha=0.3,
+                    label="graph above chord" if np.any(above) else None)
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.legend(fontsize="small")
