@@ -522,8 +522,11 @@ class PruneInfo(NamedTuple):
         losses: loss after each stage's correction, shape ``(num_stages + 1,)`` (entry 0: the start).
         out_norms: norm of the unit's outgoing weights at each stage, shape ``(num_stages + 1,)``.
         grad_norms: norm of the corrector's direction :math:`g` (the gradient with the unit's
-            outgoing entries zeroed) at the end of each stage, shape ``(num_stages + 1,)``. The level
-            set and the prunable subspace meet transversally exactly where it is non-zero.
+            outgoing entries zeroed) at the end of each stage, shape ``(num_stages + 1,)``. During
+            the walk the point lies on the stage's slice (the unit's outgoing row fixed at its
+            shrunken value), parallel to the prunable subspace: the level set meets that slice
+            transversally exactly where this norm is non-zero, and the prunable subspace itself
+            at the last stage, where the row is zero.
     """
 
     losses: jax.Array
