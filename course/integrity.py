@@ -159,6 +159,7 @@ _MAIN = _main_thread()
 _MISSING = object()
 #: Bytecode shorter than this is not matched by content (tiny lambdas would match innocent ones).
 _MIN_SIGNATURE = 48
+_COMPREHENSIONS = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>", "<lambda>"})
 
 
 # ----------------------------------------------------------------------------- what a ban covers
@@ -251,7 +252,9 @@ class _Ban:
             self.functions.append((f, label))
             for code in _nested(f.__code__, set()):
                 self.codes.setdefault(code, label)
-                if _len(code.co_code) >= _MIN_SIGNATURE:
+                # A comprehension's body is matched by identity only: the same small loop is written
+                # alike in many places (JVPTrace's listcomps equal ones in custom_vjp.__call__).
+                if _len(code.co_code) >= _MIN_SIGNATURE and code.co_name not in _COMPREHENSIONS:
                     self.signatures.setdefault((code.co_code, code.co_names, code.co_varnames), label)
         elif _isinstance(f, _BuiltinType):
             module = _getattr(f, "__module__", None) or ""

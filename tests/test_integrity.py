@@ -521,3 +521,18 @@ def test_autodiff_catches_private_entry_points_and_jet_but_not_plain_jax():
                   lambda: api._jvp(lu.wrap_init(f, debug_info=api.debug_info("f", f, (W,), {})), (W,), (W,)),
                   lambda: jet.jet(jnp.sin, (1.0,), ((1.0, 0.0),))):
         assert caught(route, *AUTODIFF) is not None
+
+
+def test_a_comprehension_inside_a_banned_class_does_not_match_the_same_loop_elsewhere():
+    # JVPTrace's list comprehensions have the bytecode of ones in custom_vjp.__call__: matched by
+    # content, they made plain evaluation of any custom_vjp function, and jax.vjp, look banned.
+    from course.integrity import AUTODIFF
+
+    @jax.custom_vjp
+    def double(x):
+        return 2 * x
+
+    double.defvjp(lambda x: (2 * x, None), lambda _, g: (2 * g,))
+    assert caught(lambda: double(jnp.arange(3.0)), *AUTODIFF) is None
+    assert caught(lambda: jax.vjp(jnp.sin, 1.0), "jax._src.interpreters.ad.JVPTrace") is None
+    assert caught(lambda: jax.jvp(jnp.sin, (1.0,), (1.0,)), "jax._src.interpreters.ad.JVPTrace") is not None
