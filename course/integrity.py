@@ -564,11 +564,13 @@ def forbid(*banned, allow=(), why: str = "", seconds: float | None = None) -> _G
 
 #: Every way JAX differentiates: the public transformations (named in the message when used), the
 #: traces that forward and reverse mode both build (so private entry points such as
-#: ``jax._src.api._jvp`` count), and Taylor-mode ``jet``. Plain evaluation, ``jit``, ``vmap`` and
-#: ``jax.scipy.sparse.linalg.cg`` build none of them.
+#: ``jax._src.api._jvp`` count), and Taylor-mode ``jet``. Plain evaluation, ``jit``, ``vmap``,
+#: ``jnp.linalg.solve`` and ``jax.scipy.sparse.linalg.cg`` build none of them.
+#: ``jax.linear_transpose`` is not in it: it differentiates nothing (it transposes a function that
+#: is already linear), and JAX's own solves call it; ban it by name where it would do the exercise.
 AUTODIFF = (
     "jax.jvp", "jax.vjp", "jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.jacobian",
-    "jax.hessian", "jax.linearize", "jax.linear_transpose",
+    "jax.hessian", "jax.linearize",
     "jax._src.interpreters.ad.JVPTrace", "jax._src.interpreters.ad.LinearizeTrace", "jax.experimental.jet",
 )
 

@@ -512,6 +512,10 @@ def test_autodiff_catches_private_entry_points_and_jet_but_not_plain_jax():
         A = x @ x.T + jnp.eye(2)
         jax.scipy.sparse.linalg.cg(lambda v: A @ v, jnp.ones(2))
         jnp.linalg.eigh(A)
+        jnp.linalg.solve(A, jnp.ones(2))
+        jnp.linalg.inv(A)
+        jax.scipy.linalg.solve(A, jnp.ones(2), assume_a="pos")
+        jax.jit(jnp.linalg.solve)(A, jnp.ones(2))
         return y
 
     assert caught(plain, *AUTODIFF) is None
