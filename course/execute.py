@@ -93,8 +93,24 @@ def add_widget_pictures(nb: nbformat.NotebookNode) -> int:
     return added
 
 
+def _coalesce_streams(outputs: list) -> list:
+    """Consecutive prints to the same stream as one output: how the kernel split them into messages
+    depends on timing (a loaded machine flushes more often), and the stored notebook should not."""
+    merged = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            text = out.get("text", "")
+            prev["text"] = "".join(prev.get("text", "")) + ("".join(text) if isinstance(text, list) else text)
+        else:
+            merged.append(out)
+    return merged
+
+
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Strip run-dependent metadata and pin the kernelspec to the course kernel."""
+    """Strip run-dependent metadata, pin the kernelspec to the course kernel, and join each cell's
+    consecutive prints to one stream into one output."""
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY, "language": "python"}
     nb.metadata.setdefault("language_info", {"name": "python"})
@@ -103,6 +119,8 @@ def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("ExecuteTime", None)
         cell.metadata.pop("collapsed", None)
         cell.metadata.pop("scrolled", None)
+        if cell.cell_type == "code" and cell.get("outputs"):
+            cell.outputs = _coalesce_streams(cell.outputs)
     return nb
 
 

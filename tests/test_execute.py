@@ -122,3 +122,16 @@ def test_a_static_renderer_shows_the_widget_picture():
     html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
     body = html[html.find("<body"):]
     assert "data:image/png;base64," in body and "VBox(" not in body
+
+
+def test_normalize_joins_a_cells_consecutive_prints_to_one_stream():
+    # The kernel splits prints into messages by timing; the stored notebook must not depend on it.
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("print(1); print(2)", outputs=[
+        out("stream", name="stdout", text="1\n"), out("stream", name="stdout", text="2\n"),
+        out("stream", name="stderr", text="warn\n"), out("stream", name="stdout", text="3\n"),
+        out("execute_result", data={"text/plain": "4"}, execution_count=1), out("stream", name="stdout", text="5\n")])
+    nb = normalize(nbformat.v4.new_notebook(cells=[cell]))
+    got = [(o.output_type, o.get("name"), o.get("text")) for o in nb.cells[0].outputs]
+    assert got == [("stream", "stdout", "1\n2\n"), ("stream", "stderr", "warn\n"), ("stream", "stdout", "3\n"),
+                   ("execute_result", None, None), ("stream", "stdout", "5\n")]
