@@ -22,7 +22,7 @@ help:
 	@echo "make notebooks  re-execute lectures/ and solutions/ and store their outputs"
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make bench      measure products and steps against one gradient; update README"
-	@echo "make gpu-size   run lectures 5 and 6 in their GPU configuration (float32, GPU size) on copies"
+	@echo "make gpu-size   run lectures 2, 4, 5, 6 in their GPU configuration (5 and 6 in float32) on copies"
 	@echo "make site       build the course's website into _build/html/ from the stored notebooks (no execution)"
 	@echo "make clean      remove $(VENV) and caches"
 
@@ -77,7 +77,7 @@ notebooks: $(STAMP)
 release: $(STAMP)
 	$(PY) -m course release
 
-# Lectures 5 and 6 at GPU size on whatever backend JAX has (a rehearsal on a CPU-only machine):
+# Lectures 2, 4, 5 and 6 at GPU size on whatever backend JAX has (a rehearsal on a CPU-only machine):
 # JAX_PLATFORMS is cleared so that a GPU, where there is one, is used. On copies: nothing is stored.
 # First the install cell a hosted notebook runs, in a bare venv against a wheel of this checkout.
 gpu-size: $(STAMP)

@@ -11,7 +11,7 @@ Commands (run from the repository root):
   merge REPORT...      join the reports of --shard runs into one gradebook and report (--csv PATH)
   stats REPORT         what the class got right and wrong, per exercise, from a JSON report
   list                 the syllabus: lectures, status, exercises and points
-  gpu-size [NB...]     run lectures 5 and 6 in their GPU configuration (COURSE_SIZE=gpu), on copies
+  gpu-size [NB...]     run lectures 2, 4, 5, 6 in their GPU configuration (COURSE_SIZE=gpu), on copies
   hosted [--check]     write the install cell of every lecture and solution, and lectures 5 and 6's GPU metadata
 
 Exit status: 0 on success (for grade: grading ran, whatever the scores; for check: every visible
@@ -314,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=3, help="failure messages shown per exercise (default 3)")
     p.set_defaults(func=_cmd_stats)
 
-    p = sub.add_parser("gpu-size", help="run lectures 5 and 6 at GPU size (float32) on copies, on any backend")
-    p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 5 and 6)")
+    p = sub.add_parser("gpu-size", help="run lectures 2, 4, 5 and 6 at GPU size on copies, on any backend")
+    p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 2, 4, 5 and 6)")
     p.add_argument("--json", metavar="PATH", help="also write backend, dtype, parameters and times as JSON")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     p.set_defaults(func=_cmd_gpu_size)

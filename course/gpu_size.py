@@ -1,7 +1,8 @@
 """Run the GPU-size lectures in their GPU configuration, on copies: ``python -m course gpu-size``.
 
-Lectures 5 and 6 switch to float32 and their GPU sizes when ``COURSE_SIZE=gpu``
-(:func:`gradtools.course_size`). This command executes copies of them that way, on whatever
+Lectures 2, 4, 5 and 6 switch to their GPU sizes when ``COURSE_SIZE=gpu``
+(:func:`gradtools.course_size`): lectures 2 and 4 run larger problems and more seeds, lectures 5
+and 6 switch to float32 and larger networks. This command executes copies of them that way, on whatever
 backend JAX has (a CPU here and in CI: a rehearsal of what a GPU will run; a GPU where there is
 one), so every cell and every assert is exercised at GPU size before anyone has a GPU. The stored
 notebooks are never touched.
@@ -26,7 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_LECTURES = ("05_rashomon_manifold", "06_geodesics")
+GPU_LECTURES = ("02_taylor_autodiff", "04_behavior_manifolds", "05_rashomon_manifold", "06_geodesics")
 MARK = "__course_gpu_size__ "
 
 #: Appended to each copy: what the run used (each lecture defines N_PARAMS, its largest model).
@@ -94,7 +95,7 @@ def format_row(r: dict) -> str:
 
 
 def main(notebooks: Sequence[str] = (), *, json_path: str | None = None, timeout: int = 1800) -> int:
-    """Run each GPU-size lecture (default: lectures 5 and 6); 0 when every cell passed, 1 otherwise."""
+    """Run each GPU-size lecture (default: lectures 2, 4, 5 and 6); 0 when every cell passed, 1 otherwise."""
     paths = [Path(p) for p in notebooks] or [ROOT / "lectures" / f"{s}.ipynb" for s in GPU_LECTURES]
     for p in paths:
         if not p.is_file():

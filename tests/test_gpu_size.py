@@ -5,6 +5,7 @@ and CI runs `make gpu-size` after `make test`).
 """
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -47,7 +48,19 @@ def test_a_missing_notebook_is_a_user_error(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-def test_the_default_lectures_are_five_and_six():
-    assert gpu_size.GPU_LECTURES == ("05_rashomon_manifold", "06_geodesics")
-    for stem in gpu_size.GPU_LECTURES:
-        assert (gpu_size.ROOT / "lectures" / f"{stem}.ipynb").is_file()
+def test_every_lecture_with_a_gpu_configuration_is_rehearsed():
+    """A lecture takes its GPU configuration from the one switch (gt.course_size(), COURSE_SIZE),
+    never from jax.default_backend() (which make gpu-size cannot set on a CPU), and make gpu-size
+    runs every lecture that has one."""
+    import nbformat
+
+    switching = []
+    for path in sorted((gpu_size.ROOT / "lectures").glob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert not re.search(r"default_backend\(\)\s*==", code), (
+            f"{path.name} switches its configuration on jax.default_backend(): use gt.course_size() == 'gpu', "
+            "so that COURSE_SIZE=gpu (make gpu-size) rehearses it")
+        if "course_size()" in code:
+            switching.append(path.stem)
+    assert tuple(switching) == gpu_size.GPU_LECTURES, (
+        f"lectures with a GPU configuration {switching}, rehearsed by make gpu-size {gpu_size.GPU_LECTURES}")
