@@ -8,7 +8,9 @@ copy of its exercise's cells (a lecture's routes share a notebook; tampering one
 All of them are graded in one ``python -m course grade --jobs 2`` run, against the solutions
 reduced to the same copies, and each must lose all the exercise's points with a failure that
 contains the route's ``expect`` text (the integrity check's message, or the assertion that a
-generic input exposes).
+generic input exposes). Each cell gets 180 s instead of the grader's 60: this run shares two cores
+with the rest of the suite, and a route that ran into the cell limit would fail for no reason of
+its own (a brute-force route still stops at its test's ``seconds=`` budget).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def graded(tmp_path_factory):
     made = shortcuts.build_submissions(out)
     proc = subprocess.run(
         [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
-         "--json", "-q", "--jobs", "2", "--timeout", "1500"],
+         "--json", "-q", "--jobs", "2", "--timeout", "1500", "--cell-timeout", "180"],
         capture_output=True, text=True, timeout=1800, cwd=shortcuts.ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
