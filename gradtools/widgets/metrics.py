@@ -23,6 +23,7 @@ from jax.typing import ArrayLike
 from matplotlib.axes import Axes
 
 from gradtools import divergences, problems, products, steps
+from gradtools.config import dtype_eps
 from gradtools.plotting.metrics import plot_gaussian_fisher, plot_rosenbrock_contours, plot_steps
 from gradtools.widgets.linreg import _interactive_output
 
@@ -61,7 +62,7 @@ def _steps(x0: jax.Array, lam: jax.Array) -> tuple[jax.Array, ...]:
     prox_euc, info_euc = steps.proximal_step(J, divergences.squared_euclidean, x0, lam, inner_steps=500)
     prox_pull, info_pull = steps.proximal_step(J, rho_pull, x0, lam, inner_steps=500)
     G = products.pullback_operator(f, divergences.squared_euclidean, x0)
-    tol = 1000 * float(jnp.finfo(x0.dtype).eps)  # reachable in the dtype: 2e-13 in float64, 1e-4 in float32
+    tol = 1000 * dtype_eps(x0.dtype)  # reachable in the dtype: 2e-13 in float64, 1e-4 in float32
     ng, info_ng = steps.natural_gradient_step(J, G, x0, 1.0 / lam, maxiter=10, tol=tol)
     H_gn = products.gauss_newton_operator(f, problems.rosenbrock_L, x0)
     dn, info_dn = steps.damped_newton_step(J, x0, lam, curvature_mvp=H_gn, maxiter=10, tol=tol)
