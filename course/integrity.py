@@ -31,7 +31,6 @@ What :func:`forbid` catches, while the block runs:
   violations.
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
   fails; a block that ran over in C fails when it returns.
-
 - **A value read later.** What the answer returns is read inside the block with
   :func:`concrete`: an answer's own ``__array__``, ``__int__`` or pytree flatten would otherwise do
   the banned work when the test compares it, after the block. :data:`AUTODIFF` bans every way JAX
@@ -159,7 +158,7 @@ _MAIN = _main_thread()
 _MISSING = object()
 #: Bytecode shorter than this is not matched by content (tiny lambdas would match innocent ones).
 _MIN_SIGNATURE = 48
-_COMPREHENSIONS = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>", "<lambda>"})
+_IDENTITY_ONLY = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>", "<lambda>"})
 
 
 # ----------------------------------------------------------------------------- what a ban covers
@@ -252,9 +251,9 @@ class _Ban:
             self.functions.append((f, label))
             for code in _nested(f.__code__, set()):
                 self.codes.setdefault(code, label)
-                # A comprehension's body is matched by identity only: the same small loop is written
-                # alike in many places (JVPTrace's listcomps equal ones in custom_vjp.__call__).
-                if _len(code.co_code) >= _MIN_SIGNATURE and code.co_name not in _COMPREHENSIONS:
+                # A comprehension's or lambda's body is matched by identity only: the same small loop
+                # is written alike in many places (JVPTrace's listcomps equal ones in custom_vjp.__call__).
+                if _len(code.co_code) >= _MIN_SIGNATURE and code.co_name not in _IDENTITY_ONLY:
                     self.signatures.setdefault((code.co_code, code.co_names, code.co_varnames), label)
         elif _isinstance(f, _BuiltinType):
             module = _getattr(f, "__module__", None) or ""
