@@ -78,12 +78,13 @@ release: $(STAMP)
 	$(PY) -m course release
 
 # Lectures 2, 4, 5 and 6 at GPU size on whatever backend JAX has (a rehearsal on a CPU-only machine):
-# JAX_PLATFORMS is cleared so that a GPU, where there is one, is used. On copies: nothing is stored.
+# JAX_PLATFORMS is cleared so that a GPU, where there is one, is used. On copies: nothing is stored
+# (the executed copies, to read, go to test-artifacts/gpu-size/).
 # First the install cell a hosted notebook runs, in a bare venv against a wheel of this checkout.
 gpu-size: $(STAMP)
 	@mkdir -p test-artifacts
 	COURSE_REHEARSAL=1 $(PY) -m pytest -p no:cacheprovider -q tests/test_hosted.py
-	JAX_PLATFORMS= $(PY) -m course gpu-size --json test-artifacts/gpu-size.json
+	JAX_PLATFORMS= $(PY) -m course gpu-size --json test-artifacts/gpu-size.json --keep test-artifacts/gpu-size
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --write-readme

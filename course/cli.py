@@ -214,7 +214,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_gpu_size(args: argparse.Namespace) -> int:
     from course import gpu_size
 
-    return gpu_size.main(args.notebooks, json_path=args.json, timeout=args.timeout)
+    return gpu_size.main(args.notebooks, json_path=args.json, timeout=args.timeout, keep=args.keep)
 
 
 def _cmd_hosted(args: argparse.Namespace) -> int:
@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", help="lecture notebooks (default: lectures 2, 4, 5 and 6)")
     p.add_argument("--json", metavar="PATH", help="also write backend, dtype, parameters and times as JSON")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    p.add_argument("--keep", metavar="DIR", help="write the executed copies, with what they printed, to DIR")
     p.set_defaults(func=_cmd_gpu_size)
 
     p = sub.add_parser("hosted", help="write the hosted-notebook install cell (and lectures 5-6's GPU metadata) from pyproject.toml")

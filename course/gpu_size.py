@@ -48,8 +48,11 @@ def _peak_rss_mib() -> float | None:
         return None
 
 
-def run_lecture(path: Path, *, timeout: int = 1800, workdir: Path | None = None) -> dict:
+def run_lecture(path: Path, *, timeout: int = 1800, workdir: Path | None = None, keep: Path | None = None) -> dict:
     """Execute a copy of ``path`` with ``COURSE_SIZE=gpu``; return what it ran on and how long it took.
+
+    With ``keep`` (a folder), the executed copy is written there, outputs and all, also when a cell
+    raised: what the GPU configuration printed, to read (the stored lecture is not touched).
 
     Raises:
         RuntimeError: a cell raised (the message names the cell and the error).
@@ -74,6 +77,9 @@ def run_lecture(path: Path, *, timeout: int = 1800, workdir: Path | None = None)
             lines = [ln for ln in str(exc).splitlines() if ln.strip()]
             raise RuntimeError(f"{path.name} at GPU size: cell {failed} raised: {lines[-1] if lines else exc}") from None
         finally:
+            if keep is not None:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, Path(keep) / path.name)
             for k, v in env_before.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -94,18 +100,22 @@ def format_row(r: dict) -> str:
             f"{r['seconds']:.0f} s")
 
 
-def main(notebooks: Sequence[str] = (), *, json_path: str | None = None, timeout: int = 1800) -> int:
+def main(notebooks: Sequence[str] = (), *, json_path: str | None = None, timeout: int = 1800,
+         keep: str | None = None) -> int:
     """Run each GPU-size lecture (default: lectures 2, 4, 5 and 6); 0 when every cell passed, 1 otherwise."""
     paths = [Path(p) for p in notebooks] or [ROOT / "lectures" / f"{s}.ipynb" for s in GPU_LECTURES]
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"no such notebook: {p}")
+        if keep is not None and (Path(keep) / p.name).resolve() == p.resolve():
+            raise ValueError(f"--keep {keep} would overwrite the lecture {p} with its GPU-size run; "
+                             "give a folder of its own (for example test-artifacts/gpu-size).")
     rows, failed = [], []
     t_all = time.perf_counter()
     for p in paths:
         print(f"running {p.name} at GPU size (COURSE_SIZE=gpu) ...", flush=True)
         try:
-            row = run_lecture(p, timeout=timeout)
+            row = run_lecture(p, timeout=timeout, keep=None if keep is None else Path(keep))
         except RuntimeError as exc:
             print(f"FAILED {exc}", flush=True)
             failed.append(p.name)

@@ -38,9 +38,20 @@ def test_a_lecture_runs_at_gpu_size_on_a_copy_and_reports_backend_dtype_and_para
 @pytest.mark.slow
 def test_a_failing_cell_fails_the_run_and_is_named(tmp_path, capsys):
     nb = _notebook(tmp_path / "06_demo.ipynb", ["x = 1", "assert x == 2, 'a float32 tolerance too tight'"])
-    assert main(["gpu-size", str(nb)]) == 1
+    kept = tmp_path / "kept"
+    assert main(["gpu-size", str(nb), "--keep", str(kept)]) == 1
     printed = capsys.readouterr().out
     assert "FAILED 06_demo.ipynb at GPU size: cell 1 raised" in printed and "float32 tolerance too tight" in printed
+    run = nbformat.read(kept / "06_demo.ipynb", as_version=4)  # the executed copy, with what it printed
+    assert run.cells[1].outputs[0]["ename"] == "AssertionError" and not nbformat.read(nb, as_version=4).cells[1].outputs
+
+
+def test_keep_never_overwrites_the_lecture(tmp_path, capsys):
+    nb = _notebook(tmp_path / "05_demo.ipynb", ["x = 1"])
+    before = nb.read_bytes()
+    with pytest.raises(ValueError, match="would overwrite the lecture"):
+        gpu_size.main([str(nb)], keep=str(tmp_path))
+    assert nb.read_bytes() == before
 
 
 def test_a_missing_notebook_is_a_user_error(tmp_path, capsys):
@@ -62,5 +73,8 @@ def test_every_lecture_with_a_gpu_configuration_is_rehearsed():
             "so that COURSE_SIZE=gpu (make gpu-size) rehearses it")
         if "course_size()" in code:
             switching.append(path.stem)
+            assert re.search(r"^N_PARAMS\s*=", code, re.M), (
+                f"{path.name} has a GPU configuration but defines no N_PARAMS (its largest model's parameter "
+                "count), which course gpu-size reports")
     assert tuple(switching) == gpu_size.GPU_LECTURES, (
         f"lectures with a GPU configuration {switching}, rehearsed by make gpu-size {gpu_size.GPU_LECTURES}")
