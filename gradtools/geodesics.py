@@ -550,6 +550,10 @@ class FipHistory(NamedTuple):
             halvings by ``max_output_change``).
         cg_residual: ``(num_steps,)``: the relative residual the CG solve stopped at.
         cg_converged: ``(num_steps,)``: whether CG reached ``tol`` within ``maxiter``.
+        secondary_drop: ``(num_steps,)``: the secondary loss before the step minus after it (in
+            :func:`fip_sparsify`, the penalty on that step's marked weights): positive when the
+            step lowered it. A CG solve stopped early still gives a descent direction, since CG
+            started from zero lowers its quadratic model at every iteration.
         metrics: ``evaluate(w)`` after each step, stacked (``None`` without ``evaluate``).
     """
 
@@ -558,6 +562,7 @@ class FipHistory(NamedTuple):
     scale: jax.Array
     cg_residual: jax.Array
     cg_converged: jax.Array
+    secondary_drop: jax.Array
     metrics: Any
 
 
@@ -735,7 +740,8 @@ def _sparsify_impl(model, evaluate, w, x, sparsity, step_size, damping, tol, key
             max_output_change=guard, maxiter=maxiter, tol=tol,
         )
         rec = None if evaluate is None else evaluate(w_new)
-        return w_new, (s, info.output_change, info.scale, info.cg_residual, info.cg_converged, rec)
+        return w_new, (s, info.output_change, info.scale, info.cg_residual, info.cg_converged,
+                       info.secondary_before - info.secondary_after, rec)
 
     w, out = jax.lax.scan(body, w, (jnp.arange(num_steps), keys))
     return w, FipHistory(*out)
@@ -813,7 +819,8 @@ def _second_impl(model, secondary_loss, evaluate, w, x, step_size, damping, tol,
             max_output_change=guard, maxiter=maxiter, tol=tol,
         )
         rec = None if evaluate is None else evaluate(w_new)
-        return w_new, (before, info.output_change, info.scale, info.cg_residual, info.cg_converged, rec)
+        return w_new, (before, info.output_change, info.scale, info.cg_residual, info.cg_converged,
+                       info.secondary_before - info.secondary_after, rec)
 
     w, out = jax.lax.scan(body, w, keys)
     return w, FipHistory(*out)

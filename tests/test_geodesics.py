@@ -274,15 +274,21 @@ def test_fip_sparsify_matches_dense_reference():
     apply, w, x = _tiny()
     kw = dict(sparsity=0.5, num_steps=4, step_size=0.05, damping=0.3, ramp=0.5)
     wp, w_end, hist = geo.fip_sparsify(apply, w, x, maxiter=200, tol=1e-13, evaluate=lambda v: jnp.sum(apply(v, x)), **kw)
-    ref, targets = w, []
+    ref, targets, drops = w, [], []
     for k in range(4):
         s = 0.5 * min(1.0, (k + 1) / 2.0)
         targets.append(s)
         m = geo.magnitude_mask(ref, s)
-        ref = _dense_fip(apply, ref, x, lambda v: jax.tree_util.tree_map(lambda a, b: a * b, m, v), 0.05, 0.3)
+        penalty = lambda v: 0.5 * sum(float(jnp.sum((a * b) ** 2)) for a, b in zip(jax.tree_util.tree_leaves(m),
+                                                                                  jax.tree_util.tree_leaves(v)))
+        new = _dense_fip(apply, ref, x, lambda v: jax.tree_util.tree_map(lambda a, b: a * b, m, v), 0.05, 0.3)
+        drops.append(penalty(ref) - penalty(new))  # the step's own mask, before and after
+        ref = new
     tree_allclose(w_end, ref, rtol=1e-7, atol=1e-9)
     tree_allclose(wp, geo.apply_mask(ref, geo.magnitude_mask(ref, 0.5)), rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(hist.target, targets)
+    np.testing.assert_allclose(hist.secondary_drop, drops, rtol=1e-7, atol=1e-12)
+    assert all(d > 0 for d in drops)
     np.testing.assert_allclose(hist.metrics[-1], jnp.sum(apply(w_end, x)), rtol=1e-10)
     assert hist.movement.shape == (4,) and float(hist.movement[0]) > 0
     assert hist.cg_residual.shape == (4,) and bool(jnp.all(hist.cg_converged)) and bool(jnp.all(hist.scale == 1))
@@ -304,6 +310,8 @@ def test_fip_second_task_matches_dense_reference_and_moves_little():
         ref = _dense_fip(apply, ref, x, jax.grad(loss2), 0.02, 0.1)
     tree_allclose(w_end, ref, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(hist.target, before, rtol=1e-9)
+    after = before[1:] + [loss2(ref)]  # the drop each step recorded: before minus after, from the dense path
+    np.testing.assert_allclose(hist.secondary_drop, np.subtract(before, after), rtol=1e-7, atol=1e-12)
     moved = np.sqrt(np.sum((np.asarray(apply(ref, x)) - np.asarray(apply(w, x))) ** 2) / x.shape[0])
     assert moved <= float(np.sum(hist.movement)) * (1 + 1e-9)  # triangle inequality
     assert hist.metrics is None
