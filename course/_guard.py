@@ -12,7 +12,16 @@ submission runs. :func:`install` then
    (recognised by its exact source), the pre hook puts back every patched builtin, every patched
    function or class of a snapshotted module, and every replaced ``sys.modules`` entry; binds the
    aliases the test cell uses to the genuine objects; and hides the submission's variables that
-   shadow builtins the test uses. The post hook gives the submission its own bindings back.
+   shadow builtins the test uses. The post hook gives the submission its own bindings back;
+4. checks, at the end of each test cell, that nothing it restored was changed again while the cell
+   ran (an answer that patches ``numpy.testing.assert_allclose`` or a builtin *when it is called*
+   would otherwise keep the patch for the rest of its test): an AST transformer appends the check
+   to the test cell, which then fails with an ``AssertionError`` naming what was replaced, after
+   putting it back. Attribute writes to a watched module during a test cell are recorded as they
+   happen, so a patch that undoes itself before the cell ends is caught as well;
+5. hides the running test cell's source while it runs (IPython's input history ``In``/``_ih``/``_i<n>``,
+   its line cache, the kernel's request), so an answer cannot read the hidden tests from there; it
+   is put back after the cell.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -38,6 +47,12 @@ _CODES = []  # (function, __code__, __defaults__, __kwdefaults__) of the snapsho
 _ALIASES = {}  # name -> genuine object
 _TESTS = {}  # exact test-cell source -> names it uses
 _STASH = []  # (name, previous value) to give back after the test cell
+_IN_TEST = [False]  # a test cell is running
+_RAW = [""]  # its source
+_WRITES = []  # "module.attribute" written while a test cell ran (by _Watched.__setattr__)
+_CHECK = "__course_grader_untampered__"  # the name the test cell's appended check calls
+_LAST = "__course_grader_last__"  # holds the test cell's last expression while the check runs
+_HIDDEN = []  # (put back) callables that restore what _hide_source blanked
 _ModuleType = _types.ModuleType
 _FunctionType = _types.FunctionType
 _SEEN = set()
@@ -47,6 +62,125 @@ _vars = vars
 _list = list
 _setattr = setattr
 _ip = None
+
+
+class _Watched(_types.ModuleType):
+    """The class given to snapshotted modules: records attribute writes made during a test cell."""
+
+    def __setattr__(self, name, value):
+        if _IN_TEST[0]:
+            entry = _SNAPSHOT.get(self.__name__)
+            if (entry is not None and entry[0] is self and name in entry[1] and entry[1][name] is not value
+                    and not (self.__name__ == "sys" and name.endswith("hook"))):
+                _WRITES.append(f"{self.__name__}.{name}")
+        _types.ModuleType.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if _IN_TEST[0]:
+            entry = _SNAPSHOT.get(self.__name__)
+            if entry is not None and entry[0] is self and name in entry[1]:
+                _WRITES.append(f"{self.__name__}.{name}")
+        _types.ModuleType.__delattr__(self, name)
+
+
+def _changed():
+    """What differs from the snapshot now: builtins, module attributes, sys.modules, functions' code."""
+    out = [f"builtins.{k}" for k, v in _BUILTINS.items() if _BUILTINS_DICT.get(k, _MISSING) is not v]
+    modules = _sys.modules
+    for name, (mod, attrs) in _SNAPSHOT.items():
+        if modules.get(name) is not mod:
+            out.append(f"sys.modules[{name!r}]")
+        d = _vars(mod)
+        out += [f"{name}.{k}" for k, v in attrs.items() if d.get(k, _MISSING) is not v
+                and not (name == "sys" and k.endswith("hook"))]  # the kernel sets sys.excepthook per cell
+    for f, code, defaults, kwdefaults in _CODES:
+        if f.__code__ is not code or f.__defaults__ is not defaults or f.__kwdefaults__ is not kwdefaults:
+            out.append(f"the code of {getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', '?')}")
+    return out
+
+
+def untampered():
+    """Appended to every test cell: fail it if a name the grader restored was replaced while it ran."""
+    changed = list(dict.fromkeys(_WRITES + _changed()))
+    _WRITES.clear()
+    if changed:
+        restore()
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise AssertionError(f"tampering: {shown} was replaced while this test cell ran; the grader put it back "
+                             "and this exercise scores 0")
+
+
+def _hide_source(raw):
+    """Blank the running cell's source where the kernel keeps it; _HIDDEN puts it back."""
+    raw = raw.rstrip("\n")
+    try:
+        hm = _ip.history_manager
+        for lst in (hm.input_hist_parsed, hm.input_hist_raw):
+            if lst and lst[-1].rstrip("\n") == raw:
+                k, old = len(lst) - 1, lst[-1]
+                lst[k] = ""
+                _HIDDEN.append(lambda lst=lst, k=k, old=old: lst.__setitem__(k, old))
+        with hm.db_input_cache_lock:
+            cache = hm.db_input_cache
+            if cache and cache[-1][2].rstrip("\n") == raw:
+                old = cache[-1]
+                cache[-1] = (old[0], "", "")
+                _HIDDEN.append(lambda cache=cache, old=old: cache.__setitem__(len(cache) - 1, old)
+                               if cache and cache[-1][0] == old[0] else None)
+        if getattr(hm, "_i00", None) is not None and hm._i00.rstrip("\n") == raw:
+            old = hm._i00
+            hm._i00 = ""
+            _HIDDEN.append(lambda hm=hm, old=old: _setattr(hm, "_i00", old))
+        ns = _ip.user_ns
+        for key in ("_i%d" % _ip.execution_count, "_i", "_ii", "_iii"):
+            value = ns.get(key)
+            if _isinstance(value, str) and value.rstrip("\n") == raw:
+                ns[key] = ""
+                _HIDDEN.append(lambda ns=ns, key=key, old=value: ns.__setitem__(key, old))
+        import linecache
+
+        for name, entry in _list(linecache.cache.items()):
+            if _isinstance(entry, tuple) and len(entry) > 2 and entry[1] is None and "".join(entry[2]).rstrip("\n") == raw:
+                del linecache.cache[name]
+                _HIDDEN.append(lambda name=name, entry=entry: linecache.cache.__setitem__(name, entry))
+        kernel = getattr(_ip, "kernel", None)
+        parent = kernel.get_parent() if kernel is not None and _callable(getattr(kernel, "get_parent", None)) else None
+        content = parent.get("content") if _isinstance(parent, dict) else None
+        if _isinstance(content, dict) and _isinstance(content.get("code"), str) and content["code"].rstrip("\n") == raw:
+            old = content["code"]
+            content["code"] = ""
+            _HIDDEN.append(lambda content=content, old=old: content.__setitem__("code", old))
+    except Exception:  # never break the test cell: hiding is a best effort
+        pass
+
+
+def _unhide_source():
+    while _HIDDEN:
+        try:
+            _HIDDEN.pop()()
+        except Exception:
+            pass
+
+
+class _AppendCheck:
+    """IPython AST transformer: while a test cell runs, append ``untampered()`` to its code, keeping
+    the value of its last expression (IPython displays it)."""
+
+    def visit(self, node):
+        if not _IN_TEST[0]:
+            return node
+        import ast
+
+        _hide_source(_RAW[0])
+
+        body = node.body
+        check = ast.Expr(ast.Call(ast.Name(_CHECK, ast.Load()), [], []))
+        if body and isinstance(body[-1], ast.Expr):
+            last = body.pop()
+            body += [ast.Assign([ast.Name(_LAST, ast.Store())], last.value), check, ast.Expr(ast.Name(_LAST, ast.Load()))]
+        else:
+            body.append(check)
+        return ast.fix_missing_locations(node)
 
 
 def _protect(value):
@@ -82,6 +216,11 @@ def install(modules, aliases, tests):
         except TypeError:
             continue
         _SNAPSHOT[name] = (mod, attrs)
+        if type(mod) is _ModuleType:
+            try:
+                mod.__class__ = _Watched
+            except TypeError:
+                pass
         for v in attrs.values():
             f = v
             for _ in range(8):  # through decorators (functools.wraps, jax.jit)
@@ -109,6 +248,7 @@ def install(modules, aliases, tests):
     ip = _ip
     ip.events.register("pre_run_cell", _pre_run_cell)
     ip.events.register("post_run_cell", _post_run_cell)
+    ip.ast_transformers.append(_AppendCheck())
 
 
 def restore():
@@ -144,7 +284,13 @@ def _pre_run_cell(info):
     if names is None:
         return
     restore()
+    _WRITES.clear()
     ns = _ip.user_ns
+    for name in (_CHECK, _LAST):
+        _STASH.append((name, ns.get(name, _MISSING)))
+    ns[_CHECK] = untampered
+    _IN_TEST[0] = True
+    _RAW[0] = info.raw_cell
     for name in names:
         if name in _ALIASES:
             _STASH.append((name, ns.get(name, _MISSING)))
@@ -154,6 +300,8 @@ def _pre_run_cell(info):
 
 
 def _post_run_cell(result):
+    _IN_TEST[0] = False
+    _unhide_source()
     if not _STASH:
         return
     ns = _ip.user_ns
@@ -161,3 +309,5 @@ def _post_run_cell(result):
         name, value = _STASH.pop()
         if value is not _MISSING:
             ns[name] = value
+        elif name in (_CHECK, _LAST):
+            ns.pop(name, None)

@@ -173,6 +173,53 @@ def test_patching_the_grading_names_does_not_help(folder_run):
 
 
 @pytest.mark.slow
+def test_patching_while_the_test_runs_scores_zero_there(folder_run):
+    """An answer that patches numpy when it is called (inside its test cell, after the guard restored
+    everything) fails that test cell, also when the patch undoes itself; the other exercises keep
+    their points."""
+    r, ex = _row(folder_run, "incall_01_tiny.ipynb")
+    assert _points(ex) == {"ex1_tests": 2, "ex2_tests": 0, "ex3_tests": 0}
+    assert ex["ex2_tests"]["reason"].startswith("AssertionError: tampering: numpy.testing.assert_allclose")
+    assert "numpy.allclose" in ex["ex2_tests"]["reason"]
+    assert ex["ex3_tests"]["reason"].startswith("AssertionError: tampering: numpy.testing.assert_allclose")
+
+
+@pytest.mark.slow
+def test_without_the_end_of_cell_check_the_in_call_patch_would_cheat(monkeypatch, tmp_path):
+    """incall_01_tiny.ipynb scores full marks with the guard's restore alone: the check at the end of
+    each test cell is what stops it."""
+    guard = build.GUARD.read_text(encoding="utf-8")
+    hook = "    ip.ast_transformers.append(_AppendCheck())\n"
+    assert guard.count(hook) == 1
+    (tmp_path / "_guard.py").write_text(guard.replace(hook, ""), encoding="utf-8")
+    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
+    r = grade.grade_notebook(SUBMISSIONS / "incall_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
+                             total_timeout=TOTAL_TIMEOUT)
+    assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
+
+
+@pytest.mark.slow
+def test_reading_the_running_test_cell_does_not_help(folder_run):
+    """source_01_tiny.ipynb's answer reads the test cell it runs in (In, _ih, _i<n>, the history cache,
+    the line cache, the kernel's request) and evaluates the reference next to its own call: while a
+    test cell runs, the guard has blanked all of them."""
+    r, ex = _row(folder_run, "source_01_tiny.ipynb")
+    assert _points(ex)["ex1_tests"] == 0 and ex["ex1_tests"]["reason"].startswith("AssertionError")
+
+
+@pytest.mark.slow
+def test_without_hiding_the_source_the_reading_answer_would_cheat(monkeypatch, tmp_path):
+    guard = build.GUARD.read_text(encoding="utf-8")
+    hide = "        _hide_source(_RAW[0])\n"
+    assert guard.count(hide) == 1
+    (tmp_path / "_guard.py").write_text(guard.replace(hide, ""), encoding="utf-8")
+    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
+    r = grade.grade_notebook(SUBMISSIONS / "source_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
+                             total_timeout=TOTAL_TIMEOUT)
+    assert {e.grade_id: e.points for e in r.exercises}["ex1_tests"] == FULL["ex1_tests"]
+
+
+@pytest.mark.slow
 def test_megabytes_of_output_are_truncated(folder_run):
     r, ex = _row(folder_run, "bigprint_01_tiny.ipynb")
     assert _points(ex) == FULL
