@@ -17,8 +17,11 @@ submission runs. :func:`install` then
    ran (an answer that patches ``numpy.testing.assert_allclose`` or a builtin *when it is called*
    would otherwise keep the patch for the rest of its test): an AST transformer appends the check
    to the test cell, which then fails with an ``AssertionError`` naming what was replaced, after
-   putting it back. Attribute writes to a watched module during a test cell are recorded as they
-   happen, so a patch that undoes itself before the cell ends is caught as well;
+   putting it back. Attribute writes to a watched module, and writes to the ``__code__``,
+   ``__defaults__`` or ``__kwdefaults__`` of a snapshotted function (an audit hook), are recorded
+   as they happen during a test cell, so a patch that undoes itself before the cell ends is caught
+   as well (not caught: a write straight into a module's ``__dict__`` that is undone within the
+   cell);
 5. hides the running test cell's source while it runs (IPython's input history ``In``/``_ih``/``_i<n>``,
    its line cache, the kernel's request), so an answer cannot read the hidden tests from there; it
    is put back after the cell.
@@ -44,6 +47,7 @@ _BUILTINS_DICT = _builtins.__dict__
 _BUILTINS = dict(_BUILTINS_DICT)
 _SNAPSHOT = {}  # module name -> (module, {attribute: value})
 _CODES = []  # (function, __code__, __defaults__, __kwdefaults__) of the snapshotted modules' functions
+_CODE_IDS = {}  # id(function) -> its name, for the audit hook
 _ALIASES = {}  # name -> genuine object
 _TESTS = {}  # exact test-cell source -> names it uses
 _STASH = []  # (name, previous value) to give back after the test cell
@@ -57,6 +61,8 @@ _ModuleType = _types.ModuleType
 _FunctionType = _types.FunctionType
 _SEEN = set()
 _callable = callable
+_id = id
+_FUNC_ATTRS = ("__code__", "__defaults__", "__kwdefaults__")
 _isinstance = isinstance
 _vars = vars
 _list = list
@@ -81,6 +87,14 @@ class _Watched(_types.ModuleType):
             if entry is not None and entry[0] is self and name in entry[1]:
                 _WRITES.append(f"{self.__name__}.{name}")
         _types.ModuleType.__delattr__(self, name)
+
+
+def _audit(event, args):
+    """sys audit hook: a write to a snapshotted function's code or defaults while a test cell runs."""
+    if event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
+        name = _CODE_IDS.get(_id(args[0]))
+        if name is not None:
+            _WRITES.append(f"the {args[1]} of {name}")
 
 
 def _changed():
@@ -230,6 +244,7 @@ def install(modules, aliases, tests):
             if _isinstance(f, _FunctionType) and f not in _SEEN:
                 _SEEN.add(f)
                 _CODES.append((f, f.__code__, f.__defaults__, f.__kwdefaults__))
+                _CODE_IDS[_id(f)] = f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', '?')}"
     for alias, (modname, attr) in aliases.items():
         try:
             mod = _importlib.import_module(modname)
@@ -249,6 +264,7 @@ def install(modules, aliases, tests):
     ip.events.register("pre_run_cell", _pre_run_cell)
     ip.events.register("post_run_cell", _post_run_cell)
     ip.ast_transformers.append(_AppendCheck())
+    _sys.addaudithook(_audit)
 
 
 def restore():

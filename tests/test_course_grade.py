@@ -199,6 +199,28 @@ def test_without_the_end_of_cell_check_the_in_call_patch_would_cheat(monkeypatch
 
 
 @pytest.mark.slow
+def test_a_self_restoring_code_patch_is_caught(folder_run):
+    """codepatch_01_tiny.ipynb gives numpy's assert_allclose code that checks nothing and puts the
+    genuine code back on its one call: by the end of the cell nothing looks replaced, but the write
+    to __code__ during the cell was recorded."""
+    r, ex = _row(folder_run, "codepatch_01_tiny.ipynb")
+    assert _points(ex)["ex2_tests"] == 0
+    assert ex["ex2_tests"]["reason"].startswith("AssertionError: tampering: the __code__ of numpy.testing")
+
+
+@pytest.mark.slow
+def test_without_the_audit_hook_the_self_restoring_code_patch_would_cheat(monkeypatch, tmp_path):
+    guard = build.GUARD.read_text(encoding="utf-8")
+    hook = "    _sys.addaudithook(_audit)\n"
+    assert guard.count(hook) == 1
+    (tmp_path / "_guard.py").write_text(guard.replace(hook, ""), encoding="utf-8")
+    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
+    r = grade.grade_notebook(SUBMISSIONS / "codepatch_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
+                             total_timeout=TOTAL_TIMEOUT)
+    assert {e.grade_id: e.points for e in r.exercises}["ex2_tests"] == FULL["ex2_tests"]
+
+
+@pytest.mark.slow
 def test_reading_the_running_test_cell_does_not_help(folder_run):
     """source_01_tiny.ipynb's answer reads the test cell it runs in (In, _ih, _i<n>, the history cache,
     the line cache, the kernel's request) and evaluates the reference next to its own call: while a
