@@ -66,7 +66,8 @@ def test_plot_eigen_errors_matches_per_direction_formula():
     np.testing.assert_allclose(dots["error a_1"].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
     np.testing.assert_allclose(dots["error a_2"].get_ydata(), np.abs(e0[0]) * 0.95**t, rtol=1e-8)
     np.testing.assert_allclose(dots["prediction a_1"].get_ydata(), np.abs(e0[1]) * 0.5**t, rtol=1e-8)
-    assert dots["prediction a_2"].get_linestyle() == "-"
+    assert dots["prediction a_2"].get_linestyle() == "--"  # dashed, drawn over the dots it predicts
+    assert dots["prediction a_2"].get_zorder() > dots["error a_2"].get_zorder()
     assert ax.get_yscale() == "log"
     assert [ln.get_label() for ln in ax.get_legend().legend_handles] == ["$a_{1}=1$", "$a_{2}=0.1$"]
 
@@ -116,6 +117,8 @@ def test_eigenvector_labels_sit_beside_their_arrows_away_from_the_other():
         offset = np.asarray(label.xyann)                                           # in points, away from a_(other)
         assert offset @ Q[:, 1 - j] < 0 and abs(offset @ Q[:, j]) < 1e-9
         assert label.get_text().startswith(f"$a_{j + 1}=")
+        assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)  # white ground: readable over a path
+        assert label.get_zorder() > 2  # above lines (zorder 2): a GD path drawn later passes under it
 
 
 def test_eigenvectors_point_into_a_fixed_window():
@@ -255,7 +258,7 @@ def test_the_legend_says_the_lines_include_the_start_error():
     title = gt.plotting.plot_eigen_errors(q, ws, 1.0).get_legend().get_title().get_text()
     assert title == gt.plotting.PREDICTION_TITLE and r"|\tilde w_j(0)-\tilde w_{\star j}|" in title
     lines = {ln.get_gid(): ln for ln in plt.gca().lines}
-    assert lines["prediction a_1"].get_linestyle() == "-"  # solid, as the docstrings say
+    assert lines["prediction a_1"].get_linestyle() == "--"  # dashed, as the docstrings say
     assert gt.plotting.plot_eigen_errors(q, ws).get_legend().get_title().get_text() == ""
 
 

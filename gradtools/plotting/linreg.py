@@ -318,7 +318,8 @@ def plot_eigenvectors(
         away = -Q[:, 1 - j]
         ax.annotate(
             f"$a_{j + 1}={float(a[j]):.3g}$", xy=w_star + 0.55 * v, xytext=5 * away,
-            textcoords="offset points", color=color, fontsize=9, gid=f"eigenvalue a_{j + 1}",
+            textcoords="offset points", color=color, fontsize=9, gid=f"eigenvalue a_{j + 1}", zorder=4,
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85),  # readable over a path
             ha="left" if away[0] > 0.3 else "right" if away[0] < -0.3 else "center",
             va="bottom" if away[1] > 0.3 else "top" if away[1] < -0.3 else "center",
         )
@@ -384,7 +385,7 @@ def plot_eigen_errors(
 ) -> Axes:
     r"""Per-eigendirection error :math:`|\tilde w_j(t) - \tilde w_{\star j}|` against the step, log scale.
 
-    Markers are the measured errors of the iterates ``ws``; with ``lr`` given, a solid line of the same
+    Markers are the measured errors of the iterates ``ws``; with ``lr`` given, a dashed line of the same
     colour is the prediction :math:`|1 - \alpha a_j|^t\, |\tilde w_j(0) - \tilde w_{\star j}|` (the
     markers sit on it when the prediction holds). Direction :math:`j` has colour ``eigen_color(j - 1)``,
     as its arrow in :func:`plot_eigenvectors`; :math:`a_1`'s markers are open rings and the others'
@@ -430,7 +431,8 @@ def plot_eigen_errors(
         if lr is not None:
             with np.errstate(over="ignore", under="ignore"):
                 pred = np.abs(1.0 - lr * a[j]) ** t * abs(err[0, j])
-            ax.plot(t, np.where(pred > cut, pred, np.nan), "-", color=color, lw=1.0,
+            # dashed, over the dots: where the prediction is right the dots would hide a solid line
+            ax.plot(t, np.where(pred > cut, pred, np.nan), "--", color=color, lw=1.0, zorder=3,
                     label=f"_prediction a_{j + 1}", gid=f"prediction a_{j + 1}")
     ax.set_yscale("log")
     ax.set_xlabel("step $t$")
@@ -639,7 +641,7 @@ def plot_gd_quadratic_2d(
     Left: the path over the loss contours, with the eigenvectors (those the quadratic was built
     with, rotated by ``angle``, also at ``kappa = 1`` where every direction is one). Right: the error
     along each eigendirection against the step on a log scale (markers), with the predictions
-    :math:`|1-\alpha a_j|^t\,|\tilde w_j(0) - \tilde w_{\star j}|` as solid lines of the same colour.
+    :math:`|1-\alpha a_j|^t\,|\tilde w_j(0) - \tilde w_{\star j}|` as dashed lines of the same colour.
     The title compares ``lr`` with the stability threshold :math:`2/\lambda_{\max} = 2`.
 
     Args:
