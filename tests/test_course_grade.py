@@ -172,6 +172,16 @@ def test_patching_the_grading_names_does_not_help(folder_run):
     assert ex["ex1_tests"]["reason"].startswith("AssertionError")
 
 
+def _points_without(guard_line, submission, monkeypatch, tmp_path):
+    """Points per exercise when the grader's guard runs without one of its lines (what that line stops)."""
+    guard = build.GUARD.read_text(encoding="utf-8")
+    assert guard.count(guard_line) == 1, guard_line
+    (tmp_path / "_guard.py").write_text(guard.replace(guard_line, ""), encoding="utf-8")
+    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
+    r = grade.grade_notebook(SUBMISSIONS / submission, SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
+    return {e.grade_id: e.points for e in r.exercises}
+
+
 @pytest.mark.slow
 def test_patching_while_the_test_runs_scores_zero_there(folder_run):
     """An answer that patches numpy when it is called (inside its test cell, after the guard restored
@@ -188,14 +198,9 @@ def test_patching_while_the_test_runs_scores_zero_there(folder_run):
 def test_without_the_end_of_cell_check_the_in_call_patch_would_cheat(monkeypatch, tmp_path):
     """incall_01_tiny.ipynb scores full marks with the guard's restore alone: the check at the end of
     each test cell is what stops it."""
-    guard = build.GUARD.read_text(encoding="utf-8")
-    hook = "    ip.ast_transformers.append(_AppendCheck())\n"
-    assert guard.count(hook) == 1
-    (tmp_path / "_guard.py").write_text(guard.replace(hook, ""), encoding="utf-8")
-    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
-    r = grade.grade_notebook(SUBMISSIONS / "incall_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
-                             total_timeout=TOTAL_TIMEOUT)
-    assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
+    points = _points_without("    ip.ast_transformers.append(_AppendCheck())\n", "incall_01_tiny.ipynb",
+                             monkeypatch, tmp_path)
+    assert {g: p for g, p in points.items() if g in FULL} == FULL
 
 
 @pytest.mark.slow
@@ -210,14 +215,8 @@ def test_a_self_restoring_code_patch_is_caught(folder_run):
 
 @pytest.mark.slow
 def test_without_the_audit_hook_the_self_restoring_code_patch_would_cheat(monkeypatch, tmp_path):
-    guard = build.GUARD.read_text(encoding="utf-8")
-    hook = "    _sys.addaudithook(_audit)\n"
-    assert guard.count(hook) == 1
-    (tmp_path / "_guard.py").write_text(guard.replace(hook, ""), encoding="utf-8")
-    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
-    r = grade.grade_notebook(SUBMISSIONS / "codepatch_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
-                             total_timeout=TOTAL_TIMEOUT)
-    assert {e.grade_id: e.points for e in r.exercises}["ex2_tests"] == FULL["ex2_tests"]
+    points = _points_without("    _sys.addaudithook(_audit)\n", "codepatch_01_tiny.ipynb", monkeypatch, tmp_path)
+    assert points["ex2_tests"] == FULL["ex2_tests"]
 
 
 @pytest.mark.slow
@@ -231,14 +230,8 @@ def test_reading_the_running_test_cell_does_not_help(folder_run):
 
 @pytest.mark.slow
 def test_without_hiding_the_source_the_reading_answer_would_cheat(monkeypatch, tmp_path):
-    guard = build.GUARD.read_text(encoding="utf-8")
-    hide = "        _hide_source(_RAW[0])\n"
-    assert guard.count(hide) == 1
-    (tmp_path / "_guard.py").write_text(guard.replace(hide, ""), encoding="utf-8")
-    monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
-    r = grade.grade_notebook(SUBMISSIONS / "source_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT,
-                             total_timeout=TOTAL_TIMEOUT)
-    assert {e.grade_id: e.points for e in r.exercises}["ex1_tests"] == FULL["ex1_tests"]
+    points = _points_without("        _hide_source(_RAW[0])\n", "source_01_tiny.ipynb", monkeypatch, tmp_path)
+    assert points["ex1_tests"] == FULL["ex1_tests"]
 
 
 @pytest.mark.slow
