@@ -86,10 +86,14 @@ def test_folder_run_exits_zero_and_grades_everything(folder_run):
         assert r["max_total"] == sum(FULL.values()) + 1
         assert r["seconds"] < TOTAL_TIMEOUT + 30, r["submission"]  # each within its time limit
         for e in r["exercises"]:
-            assert set(e) == {"grade_id", "points", "max_points", "status", "reason", "message", "line", "hidden"}
+            assert set(e) == {"grade_id", "points", "max_points", "status", "reason", "message", "line", "hidden",
+                              "seconds"}
             if e["grade_id"] == "ex3_written":
                 assert e["status"] in ("pending", "not answered", "invalid"), e
+                assert e["seconds"] is None, e  # graded by hand: nothing ran
                 continue
+            if e["status"] == "passed":  # the test cell ran: its wall time, within the cell limit
+                assert 0 < e["seconds"] < CELL_TIMEOUT + 5, e
             assert (e["points"] == e["max_points"]) == (e["status"] == "passed")
             assert e["status"] == "passed" or e["reason"], e
 

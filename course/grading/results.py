@@ -33,6 +33,8 @@ class ExerciseResult:
         message: the exception's full message (several lines, at most 500 characters), for feedback.
         line: the line of the full test cell (visible and hidden tests, from 1) where it failed.
         hidden: whether that line lies in the hidden tests (``None`` when unknown).
+        seconds: how long the test cell ran (wall clock), ``None`` for a written answer or a cell
+            that did not run: the slow tests of an exercise show here.
     """
 
     grade_id: str
@@ -43,10 +45,11 @@ class ExerciseResult:
     message: str = ""
     line: int | None = None
     hidden: bool | None = None
+    seconds: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExerciseResult":
-        """Read one back from a report (older reports lack ``message``, ``line`` and ``hidden``)."""
+        """Read one back from a report (older reports lack ``message``, ``line``, ``hidden`` and ``seconds``)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -87,7 +90,7 @@ class SubmissionResult:
 
     def to_dict(self) -> dict:
         """JSON-ready form: exercises (grade_id, points, max_points, status, reason, message, line,
-        hidden), totals, notes, sandbox, seconds, content hashes, and the shard when there is one."""
+        hidden, seconds), totals, notes, sandbox, seconds, content hashes, and the shard when there is one."""
         out = {
             "submission": self.submission,
             "solution": self.solution,

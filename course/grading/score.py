@@ -77,8 +77,9 @@ def manual_result(ex: nbk.Exercise, sub_nb: nbformat.NotebookNode | None, stubs:
 def test_result(ex: nbk.Exercise, record: dict | None, test_source: str, trouble: list[str]) -> ExerciseResult:
     """An autograded exercise from its test cell's record; ``trouble`` names answer cells that timed out or died."""
     status, reason = describe(record)
+    seconds = record.get("seconds") if record is not None else None
     if status == "passed":
-        return ExerciseResult(ex.grade_id, ex.points, ex.points, status, reason)
+        return ExerciseResult(ex.grade_id, ex.points, ex.points, status, reason, seconds=seconds)
     if trouble:
         reason += " [" + "; ".join(trouble) + "]"
     message, line, hidden = "", None, None
@@ -89,7 +90,7 @@ def test_result(ex: nbk.Exercise, record: dict | None, test_source: str, trouble
             hidden = line in hidden_lines(test_source)
         else:
             line = None
-    return ExerciseResult(ex.grade_id, 0.0, ex.points, status, reason, message, line, hidden)
+    return ExerciseResult(ex.grade_id, 0.0, ex.points, status, reason, message, line, hidden, seconds)
 
 
 def grade_notebook(
