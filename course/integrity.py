@@ -90,6 +90,9 @@ _callable = _builtins.callable
 _len = _builtins.len
 _id = _builtins.id
 _list = _builtins.list
+_tuple = _builtins.tuple
+_repr = _builtins.repr
+_type = _builtins.type
 _frozenset = _builtins.frozenset
 _sorted = _builtins.sorted
 _str = _builtins.str
@@ -189,6 +192,14 @@ def _label(obj) -> str:
     return f"{mod}.{name}" if mod else name
 
 
+def _signature(code) -> tuple:
+    """What makes two code objects the same function under another name: bytecode, names, variables
+    and constants, nested functions (lambdas, closures) compared the same way. Line numbers and the
+    function's own name do not count; a constant does (two one-line tree_maps differ by their lambdas)."""
+    consts = _tuple(_signature(c) if _isinstance(c, _CodeType) else (_type(c).__name__, _repr(c)) for c in code.co_consts)
+    return (code.co_code, code.co_names, code.co_varnames, consts)
+
+
 class _Ban:
     """The code objects, C functions and source files a list of banned items stands for."""
 
@@ -197,7 +208,7 @@ class _Ban:
         self.cfuncs: dict = {}  # id(C function) -> label
         self.prefixes: list[tuple[str, str]] = []  # (file or folder, label)
         self.functions: list = []  # banned Python functions, to check against the snapshot
-        self.signatures: dict = {}  # (bytecode, names, variables) of banned code -> label: copies count too
+        self.signatures: dict = {}  # _signature of banned code -> label: copies count too
         for item in items:
             self._add(_resolve(item), _label_for(item))
         self.allow: set = set()
@@ -254,7 +265,7 @@ class _Ban:
                 # A comprehension's or lambda's body is matched by identity only: the same small loop
                 # is written alike in many places (JVPTrace's listcomps equal ones in custom_vjp.__call__).
                 if _len(code.co_code) >= _MIN_SIGNATURE and code.co_name not in _IDENTITY_ONLY:
-                    self.signatures.setdefault((code.co_code, code.co_names, code.co_varnames), label)
+                    self.signatures.setdefault(_signature(code), label)
         elif _isinstance(f, _BuiltinType):
             module = _getattr(f, "__module__", None) or ""
             if home is None or _home(module) == home:
@@ -439,7 +450,7 @@ class _Guard:
         def classify(code):
             """A code object met for the first time: a copy of a banned function, or in a banned file?"""
             if _len(code.co_code) >= _MIN_SIGNATURE:
-                label = signatures.get((code.co_code, code.co_names, code.co_varnames))
+                label = signatures.get(_signature(code))
                 if label is not None:
                     return f"{label} (a copy of it)"
             fname = code.co_filename

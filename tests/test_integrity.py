@@ -322,6 +322,24 @@ def test_the_source_compiled_again_is_the_same_function():
     assert msg is not None and "a copy of it" in msg
 
 
+def test_functions_alike_but_for_their_lambdas_are_not_copies():
+    # A curve and its velocity, each one tree_map over the control points: the same bytecode, names
+    # and variables, told apart only by the lambda each passes (a correct tangent was refused as "a
+    # copy" of the banned curve). A copy under another name, lambda included, is still caught.
+    body = "(1 - t) ** 3 * p + 3 * (1 - t) ** 2 * t * q + 3 * (1 - t) * t ** 2 * r + t ** 3 * s"
+    velocity = "3 * (1 - t) ** 2 * (q - p) + 6 * (1 - t) * t * (r - q) + 3 * t ** 2 * (s - r)"
+    template = "def {name}(a, b, c, d, t):\n    return jax.tree_util.tree_map(lambda p, q, r, s: {body}, a, b, c, d)\n"
+    namespace = {"jax": jax}
+    for name, expr in (("curve", body), ("tangent", velocity), ("renamed", body)):
+        exec(compile(template.format(name=name, body=expr), f"<{name}>", "exec"), namespace)
+    curve, tangent, renamed = namespace["curve"], namespace["tangent"], namespace["renamed"]
+    assert len(curve.__code__.co_code) >= 48  # long enough to be matched by content at all
+    args = (W, 2 * W, 3 * W, 4 * W, 0.3)
+    assert caught(lambda: tangent(*args), curve) is None
+    msg = caught(lambda: renamed(*args), curve)
+    assert msg is not None and "a copy of it" in msg
+
+
 def test_a_lazy_answer_is_caught_when_the_test_materialises_it_inside_the_block():
     # An answer that returns an object computing the result later (when the test compares it) would
     # run its banned call after the block: test cells convert answers to arrays inside the block.
