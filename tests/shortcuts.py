@@ -23,6 +23,19 @@ exercise's answer and test cells (ids ``ex3_answer__r2``, ``ex3_tests__r2`` for 
 keep the solution's code). A lecture's routes share one notebook, so its kernel starts and its data
 load once; tampering routes, routes that read the globals and routes marked ``alone`` get a
 notebook of their own. Each notebook is graded against its solution reduced to the same copies.
+The same file holds ``[[accept]]`` tables: correct answers written otherwise than the solution (another
+algorithm, another formula) that must keep FULL points, since a test that refuses a correct answer is
+as wrong as one that takes a shortcut::
+
+    [[accept]]
+    exercise = "ex6_tests"
+    answer = "the thin SVD of the gradients instead of Woodbury"
+    [accept.answers]
+    ex6_answer = '''
+    def ...
+    '''
+
+They are graded in the same notebooks as the routes, each in its own copy of its exercise.
 ``python tests/shortcuts.py [NN_topic ...] [--out DIR]`` writes them (default
 ``test-artifacts/shortcuts/``) to look at or grade by hand::
 
@@ -102,6 +115,32 @@ def load_routes(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
                              f"({exercises[r['exercise']]}), got {sorted(r['answers'])}")
         r["lecture"] = lecture
     return routes
+
+
+ACCEPT_KEYS = {"exercise", "answer", "answers"}
+
+
+def load_accepts(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
+    """The correct answers (``[[accept]]``) of ``folder/LECTURE.toml``, each as a route-like dict
+    (family ``"accept"``, its description as ``route``) that :func:`pack` and :func:`submission` take."""
+    path = Path(folder) / f"{lecture}.toml"
+    with path.open("rb") as fh:
+        accepts = tomllib.load(fh).get("accept", [])
+    exercises = exercises_of(nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4))
+    out = []
+    for k, a in enumerate(accepts):
+        where = f"{path.name}, accept {k + 1} ({a.get('answer', '?')})"
+        if set(a) != ACCEPT_KEYS:
+            raise ValueError(f"{where}: an accept has exactly {sorted(ACCEPT_KEYS)}; got {sorted(a)}")
+        if a["exercise"] not in exercises:
+            raise ValueError(f"{where}: no test cell {a['exercise']!r} in solutions/{lecture}.ipynb ({sorted(exercises)})")
+        stray = set(a["answers"]) - set(exercises[a["exercise"]])
+        if stray or not a["answers"]:
+            raise ValueError(f"{where}: answers must be answer cells of {a['exercise']} "
+                             f"({exercises[a['exercise']]}), got {sorted(a['answers'])}")
+        out.append({"exercise": a["exercise"], "family": "accept", "route": a["answer"], "expect": "",
+                    "answers": a["answers"], "lecture": lecture, "accept": True})
+    return out
 
 
 def lectures_with_routes(folder: Path = SHORTCUTS) -> list[str]:
@@ -201,7 +240,7 @@ def build_submissions(out: Path, lectures: list[str] | None = None) -> dict[str,
     made = {}
     for lecture in lectures or lectures_with_routes():
         solution = nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4)
-        for k, group in enumerate(pack(load_routes(lecture)), start=1):
+        for k, group in enumerate(pack(load_routes(lecture) + load_accepts(lecture)), start=1):
             name = f"{lecture}__{k:02d}"
             nbformat.write(submission(solution, group), subs / f"{name}.ipynb")
             nbformat.write(reduce_solution(solution, group), sols / f"{name}.ipynb")
@@ -217,5 +256,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "shortcuts"), help="folder to write into")
     args = parser.parse_args()
     made = build_submissions(Path(args.out), args.lectures or None)
-    print(f"wrote {len(made)} submission(s) with {sum(len(g) for g in made.values())} route(s) to {args.out}; grade with\n"
+    n_accept = sum(bool(r.get("accept")) for g in made.values() for r in g)
+    print(f"wrote {len(made)} submission(s) with {sum(len(g) for g in made.values()) - n_accept} route(s) and {n_accept} "
+          f"correct answer(s) to {args.out}; grade with\n"
           f"  python -m course grade {args.out}/submissions --solutions {args.out}/solutions")

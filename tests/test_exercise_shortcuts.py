@@ -8,7 +8,9 @@ copy of its exercise's cells (a lecture's routes share a notebook; tampering one
 All of them are graded in one ``python -m course grade --jobs 2`` run, against the solutions
 reduced to the same copies, and each must lose all the exercise's points with a failure that
 contains the route's ``expect`` text (the integrity check's message, or the assertion that a
-generic input exposes). Each cell gets 180 s instead of the grader's 60: this run shares two cores
+generic input exposes). The same files list correct answers written otherwise than the solution
+(``[[accept]]``), graded in the same run: each must keep every point, so that closing a route never
+refuses an honest answer. Each cell gets 180 s instead of the grader's 60: this run shares two cores
 with the rest of the suite, and a route that ran into the cell limit would fail for no reason of
 its own (a brute-force route still stops at its test's ``seconds=`` budget).
 """
@@ -38,6 +40,17 @@ def test_every_lecture_has_routes_and_each_route_is_well_formed():
     assert LECTURES, "no routes in tests/data/course/shortcuts/"
     for lecture in LECTURES:
         assert shortcuts.load_routes(lecture), lecture
+        shortcuts.load_accepts(lecture)  # the correct answers too (there may be none)
+
+
+def test_a_malformed_accept_is_a_clear_error(tmp_path):
+    (tmp_path / "01_linear_regression.toml").write_text(
+        '[[accept]]\nexercise = "ex99_tests"\nanswer = "a correct answer"\n[accept.answers]\nex1_answer = "x = 1"\n')
+    with pytest.raises(ValueError, match="no test cell 'ex99_tests'"):
+        shortcuts.load_accepts("01_linear_regression", tmp_path)
+    (tmp_path / "01_linear_regression.toml").write_text('[[accept]]\nexercise = "ex1_tests"\n')
+    with pytest.raises(ValueError, match="exactly"):
+        shortcuts.load_accepts("01_linear_regression", tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -62,20 +75,40 @@ def _cases():
     return out
 
 
+def _graded_copy(graded, lecture, exercise, route, accept):
+    """The route's (or correct answer's) own graded copy of its exercise: (its entry, the grade)."""
+    made, rows = graded
+    def same(r):
+        return r["exercise"] == exercise and r["route"] == route and bool(r.get("accept")) == accept
+    name = next(n for n, group in made.items() if n.startswith(lecture + "__") and any(map(same, group)))
+    mine = next(r for r in made[name] if same(r))
+    return mine, next(e for e in rows[name]["exercises"] if e["grade_id"] == mine["grade_id"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lecture,exercise,route", _cases())
 def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, route):
-    made, rows = graded
-    name = next(n for n, group in made.items() if n.startswith(lecture + "__")
-                and any(r["exercise"] == exercise and r["route"] == route for r in group))
-    mine = next(r for r in made[name] if r["exercise"] == exercise and r["route"] == route)
+    mine, result = _graded_copy(graded, lecture, exercise, route, accept=False)
     expect = mine["expect"]
-    row = rows[name]
-    result = next(e for e in row["exercises"] if e["grade_id"] == mine["grade_id"])  # the route's own copy
     assert result["points"] == 0, f"{lecture} {exercise}: the route {route!r} scored {result['points']}: {result}"
     assert expect.lower() in result["reason"].lower(), (
         f"{lecture} {exercise}: the route {route!r} failed, but not for its own reason: expected {expect!r} in "
         f"{result['reason']!r}")
+
+
+def _accept_cases():
+    return [pytest.param(lecture, a["exercise"], a["route"], id=f"{lecture}:{a['exercise']}:{k}")
+            for lecture in LECTURES for k, a in enumerate(shortcuts.load_accepts(lecture), start=1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lecture,exercise,answer", _accept_cases())
+def test_the_correct_answer_written_otherwise_keeps_full_marks(graded, lecture, exercise, answer):
+    """A test that refuses a correct answer (another algorithm, another formula) is as wrong as one
+    that takes a shortcut: each ``[[accept]]`` answer gets every point of its exercise."""
+    _, result = _graded_copy(graded, lecture, exercise, answer, accept=True)
+    assert result["points"] == result["max_points"], (
+        f"{lecture} {exercise}: the correct answer {answer!r} was refused: {result['reason']}")
 
 
 SOLUTION_FILES = sorted(shortcuts.SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
