@@ -345,8 +345,8 @@ def plot_rank_experiment(
     for j, (heights, color, label) in enumerate(bars):
         ax.bar(pos + (j - (len(bars) - 1) / 2) * width, heights, width=width, color=color, label=label)
     if num_deficient_at_kink is not None:                # inside the last (rank-deficient) bar
-        ax.bar(pos + (len(bars) - 1) / 2 * width, num_deficient_at_kink, width=width, color="none",
-               edgecolor="k", hatch="///", lw=0.8, label="... of them with an input on a kink")
+        ax.bar(pos + (len(bars) - 1) / 2 * width, num_deficient_at_kink, width=width, facecolor=bars[-1][1],
+               edgecolor="k", hatch="///", lw=0.8, label="rank(H) < k, with an input on a kink")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xticks(pos, [f"N = {p}" for p in num_params])
     ax.set_ylabel("number of runs")
