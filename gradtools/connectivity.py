@@ -432,7 +432,7 @@ def weight_matching(wa: Sequence[dict], wb: Sequence[dict], *, signs: bool = Fal
     r"""Align the hidden units of a one-hidden-layer MLP ``wb`` to those of ``wa`` (weight matching).
 
     Each hidden unit is described by its incoming weights, bias and outgoing weights. Weight
-    matching (Ainsworth et al. 2022, "Git Re-Basin") picks the permutation :math:`\pi` that makes
+    matching (Ainsworth et al., "Git Re-Basin", ICLR 2023) picks the permutation :math:`\pi` that makes
     ``permute_hidden(wb, [pi])`` closest to ``wa`` in Euclidean distance, i.e. maximizes
     :math:`\sum_i C_{i\pi(i)}` with
 
@@ -461,7 +461,7 @@ def weight_matching(wa: Sequence[dict], wb: Sequence[dict], *, signs: bool = Fal
         [0, 1, 2, 3, 4]
 
     References:
-        S. Ainsworth, J. Hayase and S. Srinivasa, *Git Re-Basin* (2022),
+        S. Ainsworth, J. Hayase and S. Srinivasa, *Git Re-Basin*, ICLR (2023),
         https://arxiv.org/abs/2209.04836, algorithm 1 (one layer: exact).
     """
     _check_mlp(wa, "wa")
