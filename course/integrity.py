@@ -192,6 +192,17 @@ def _label(obj) -> str:
     return f"{mod}.{name}" if mod else name
 
 
+def _numpy_dispatcher(f):
+    """The argument dispatcher numpy's ``__array_function__`` protocol calls before ``f`` (numpy names
+    it ``_<name>_dispatcher`` in ``f``'s module), or None."""
+    module = _sys.modules.get(_getattr(f, "__module__", None) or "")
+    name = _getattr(f, "__name__", None)
+    if module is None or not name or not (_getattr(module, "__name__", "") or "").startswith("numpy"):
+        return None
+    d = _getattr(module, f"_{name}_dispatcher", None)
+    return d if _isinstance(d, _FunctionType) else None
+
+
 def _signature(code) -> tuple:
     """What makes two code objects the same function under another name: bytecode, names, variables
     and constants, nested functions (lambdas, closures) compared the same way. Line numbers and the
@@ -217,6 +228,9 @@ class _Ban:
             code = _getattr(f, "__code__", None)
             if code is not None:
                 _nested(code, self.allow)
+            dispatcher = _numpy_dispatcher(f)
+            if dispatcher is not None:  # numpy runs it before the function: allowed with it
+                _nested(dispatcher.__code__, self.allow)
 
     def _add(self, obj, label, depth=0, home=None):
         """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the

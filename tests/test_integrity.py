@@ -322,6 +322,14 @@ def test_the_source_compiled_again_is_the_same_function():
     assert msg is not None and "a copy of it" in msg
 
 
+def test_an_allowed_numpy_function_brings_its_dispatcher():
+    # numpy runs np.linalg.norm's argument dispatcher (defined in numpy.linalg) before norm itself:
+    # allowing norm allows it; the rest of numpy.linalg stays banned
+    x = np.arange(4.0).reshape(2, 2)
+    assert caught(lambda: np.linalg.norm(x), "numpy.linalg", allow=[np.linalg.norm]) is None
+    assert "svd" in caught(lambda: np.linalg.svd(x), "numpy.linalg", allow=[np.linalg.norm])
+
+
 def test_functions_alike_but_for_their_lambdas_are_not_copies():
     # A curve and its velocity, each one tree_map over the control points: the same bytecode, names
     # and variables, told apart only by the lambda each passes (a correct tangent was refused as "a
