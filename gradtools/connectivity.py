@@ -8,7 +8,7 @@ module holds what it needs beyond the curves themselves (those are in :mod:`grad
   ensemble of the networks on a path (:func:`ensemble_probs`, :func:`ensemble_error`);
 - the permutation (and, for odd activations, sign) symmetry of hidden units
   (:func:`permute_hidden`) and weight matching (:func:`weight_matching`, Ainsworth, Hayase and
-  Srinivasa 2022);
+  Srinivasa, ICLR 2023);
 - the 2-D plane through three points of weight space (:func:`plane_basis`, :func:`plane_point`,
   :func:`plane_coords`, :func:`plane_losses`), as in Garipov et al.'s figures;
 - local data at a point: gradient norm and top Hessian eigenvalues (:func:`local_data`), the count
