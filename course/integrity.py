@@ -358,15 +358,16 @@ def _package_dirs() -> tuple:
 
 def _is_answer_code(code, cwd: str) -> bool:
     """Whether ``code`` may be the answer's own: a notebook cell, text compiled at run time
-    (``exec``, ``<string>``), or a file in the working folder that is not part of a package."""
+    (``exec``, ``<string>``, a ``<frozen ...>`` name that is no frozen module), or any file outside
+    Python's library, the installed packages and this course's packages (an answer can write a
+    module anywhere and import it). ``cwd`` is kept for callers; every such file counts now."""
     fname = code.co_filename
-    if fname.startswith("<"):
-        return not fname.startswith("<frozen")
-    if "ipykernel_" in fname:
+    if fname.startswith("<frozen ") and fname.endswith(">"):
+        spec = _getattr(_sys.modules.get(fname[len("<frozen "):-1]), "__spec__", None)
+        return _getattr(spec, "origin", None) != "frozen"
+    if fname.startswith("<") or "ipykernel_" in fname:
         return True
-    if fname.startswith(_LIBRARY_DIRS) or fname.startswith(_package_dirs()):
-        return False
-    return fname.startswith(cwd)
+    return not (fname.startswith(_LIBRARY_DIRS) or fname.startswith(_package_dirs()))
 
 
 # Calls that escape or disable the check: always violations inside the block.

@@ -20,6 +20,7 @@ import pytest
 import scipy.linalg
 
 import gradtools as gt
+from course import integrity
 from course.integrity import Forbidden, forbid, traced
 
 W = jnp.array([0.3, -1.2, 0.7])
@@ -320,6 +321,22 @@ def test_the_source_compiled_again_is_the_same_function():
     assert copy is not jax.jacrev and copy(f)(W).shape == (3,)  # a working copy, outside the block
     msg = caught(lambda: copy(f)(W), jax.jacrev)
     assert msg is not None and "a copy of it" in msg
+
+
+def test_the_answers_code_called_back_by_an_allowed_function_is_checked(tmp_path):
+    # An allowed library function that takes the answer's callable (a Krylov solver, say) runs it
+    # under the ban again, wherever the answer put its code: a name posing as a frozen module, or a
+    # module file written outside the working folder.
+    def apply_op(op, x):  # stands for the allowed solver
+        return op(x)
+
+    for fname in ("<frozen helpers>", str(tmp_path / "helpers.py")):
+        namespace = {"jax": jax, "f": f}
+        exec(compile("def op(x):\n    return jax.hessian(f)(x) @ x\n", fname, "exec"), namespace)
+        msg = caught(lambda: apply_op(namespace["op"], W), jax.hessian, allow=[apply_op])
+        assert msg is not None and "jax.hessian" in msg, fname
+    import posixpath  # a real frozen module stays library code
+    assert not integrity._is_answer_code(posixpath.join.__code__, "/")
 
 
 def test_an_allowed_numpy_function_brings_its_dispatcher():
