@@ -206,8 +206,12 @@ def _numpy_dispatcher(f):
 def _signature(code) -> tuple:
     """What makes two code objects the same function under another name: bytecode, names, variables
     and constants, nested functions (lambdas, closures) compared the same way. Line numbers and the
-    function's own name do not count; a constant does (two one-line tree_maps differ by their lambdas)."""
-    consts = _tuple(_signature(c) if _isinstance(c, _CodeType) else (_type(c).__name__, _repr(c)) for c in code.co_consts)
+    function's own name do not count, nor its docstring (the first constant, or None when it has none);
+    any other constant does (two one-line tree_maps differ by their lambdas)."""
+    consts = code.co_consts
+    if consts and (consts[0] is None or _isinstance(consts[0], _str)):
+        consts = consts[1:]
+    consts = _tuple(_signature(c) if _isinstance(c, _CodeType) else (_type(c).__name__, _repr(c)) for c in consts)
     return (code.co_code, code.co_names, code.co_varnames, consts)
 
 

@@ -357,12 +357,15 @@ def test_functions_alike_but_for_their_lambdas_are_not_copies():
     namespace = {"jax": jax}
     for name, expr in (("curve", body), ("tangent", velocity), ("renamed", body)):
         exec(compile(template.format(name=name, body=expr), f"<{name}>", "exec"), namespace)
-    curve, tangent, renamed = namespace["curve"], namespace["tangent"], namespace["renamed"]
+    documented = template.format(name="documented", body=body).replace("\n", '\n    "A docstring of its own."\n', 1)
+    exec(compile(documented, "<documented>", "exec"), namespace)
+    curve, tangent = namespace["curve"], namespace["tangent"]
     assert len(curve.__code__.co_code) >= 48  # long enough to be matched by content at all
     args = (W, 2 * W, 3 * W, 4 * W, 0.3)
     assert caught(lambda: tangent(*args), curve) is None
-    msg = caught(lambda: renamed(*args), curve)
-    assert msg is not None and "a copy of it" in msg
+    for copy in ("renamed", "documented"):  # a docstring added to a copy does not hide it
+        msg = caught(lambda: namespace[copy](*args), curve)
+        assert msg is not None and "a copy of it" in msg, copy
 
 
 def test_a_lazy_answer_is_caught_when_the_test_materialises_it_inside_the_block():
