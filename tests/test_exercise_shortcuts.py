@@ -90,6 +90,10 @@ def _graded_copy(graded, lecture, exercise, route, accept):
 def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, route):
     mine, result = _graded_copy(graded, lecture, exercise, route, accept=False)
     expect = mine["expect"]
+    if expect == "longer than" and result["reason"].startswith("timed out after"):
+        # a time budget (seconds=) interrupts Python, not one long compiled call: a brute-force route inside
+        # jit runs to the cell limit instead. Either way it failed for running too long, its own reason.
+        expect = "timed out after"
     assert result["points"] == 0, f"{lecture} {exercise}: the route {route!r} scored {result['points']}: {result}"
     assert expect.lower() in result["reason"].lower(), (
         f"{lecture} {exercise}: the route {route!r} failed, but not for its own reason: expected {expect!r} in "
