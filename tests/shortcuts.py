@@ -93,6 +93,16 @@ def exercises_of(solution: nbformat.NotebookNode) -> dict[str, list[str]]:
     return out
 
 
+def _check_cells(where: str, lecture: str, entry: dict, exercises: dict) -> None:
+    """A route's or accept's test cell exists in the solution, and its answers are that test's answer cells."""
+    if entry["exercise"] not in exercises:
+        raise ValueError(f"{where}: no test cell {entry['exercise']!r} in solutions/{lecture}.ipynb ({sorted(exercises)})")
+    stray = set(entry["answers"]) - set(exercises[entry["exercise"]])
+    if stray or not entry["answers"]:
+        raise ValueError(f"{where}: answers must be answer cells of {entry['exercise']} "
+                         f"({exercises[entry['exercise']]}), got {sorted(entry['answers'])}")
+
+
 def load_routes(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
     """The routes of ``folder/LECTURE.toml``, checked against the lecture's solution notebook."""
     path = Path(folder) / f"{lecture}.toml"
@@ -107,12 +117,7 @@ def load_routes(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
             raise ValueError(f"{where}: a route has exactly {sorted(ROUTE_KEYS)} and optionally alone; got {sorted(r)}")
         if r["family"] not in FAMILIES:
             raise ValueError(f"{where}: family {r['family']!r} is not one of {sorted(FAMILIES)}")
-        if r["exercise"] not in exercises:
-            raise ValueError(f"{where}: no test cell {r['exercise']!r} in solutions/{lecture}.ipynb ({sorted(exercises)})")
-        stray = set(r["answers"]) - set(exercises[r["exercise"]])
-        if stray or not r["answers"]:
-            raise ValueError(f"{where}: answers must be answer cells of {r['exercise']} "
-                             f"({exercises[r['exercise']]}), got {sorted(r['answers'])}")
+        _check_cells(where, lecture, r, exercises)
         r["lecture"] = lecture
     return routes
 
@@ -132,12 +137,7 @@ def load_accepts(lecture: str, folder: Path = SHORTCUTS) -> list[dict]:
         where = f"{path.name}, accept {k + 1} ({a.get('answer', '?')})"
         if set(a) != ACCEPT_KEYS:
             raise ValueError(f"{where}: an accept has exactly {sorted(ACCEPT_KEYS)}; got {sorted(a)}")
-        if a["exercise"] not in exercises:
-            raise ValueError(f"{where}: no test cell {a['exercise']!r} in solutions/{lecture}.ipynb ({sorted(exercises)})")
-        stray = set(a["answers"]) - set(exercises[a["exercise"]])
-        if stray or not a["answers"]:
-            raise ValueError(f"{where}: answers must be answer cells of {a['exercise']} "
-                             f"({exercises[a['exercise']]}), got {sorted(a['answers'])}")
+        _check_cells(where, lecture, a, exercises)
         out.append({"exercise": a["exercise"], "family": "accept", "route": a["answer"], "expect": "",
                     "answers": a["answers"], "lecture": lecture, "accept": True})
     return out
