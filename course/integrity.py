@@ -62,7 +62,8 @@ import types as _types
 
 import jax as _jax
 
-__all__ = ["Forbidden", "forbid", "concrete", "traced", "run_traced", "op_count", "AUTODIFF"]
+__all__ = ["Forbidden", "forbid", "concrete", "traced", "traced_program", "spec", "Program", "run_traced", "op_count",
+           "AUTODIFF", "LAYOUT_PRIMITIVES"]
 
 
 class Forbidden(AssertionError):
@@ -96,6 +97,7 @@ _type = _builtins.type
 _frozenset = _builtins.frozenset
 _sorted = _builtins.sorted
 _str = _builtins.str
+_bool = _builtins.bool
 _vars = _builtins.vars
 _FunctionType = _types.FunctionType
 _ModuleType = _types.ModuleType
@@ -521,8 +523,8 @@ class _Guard:
         return hook
 
     def _on_alarm(self, signum, frame):
-        self.violations.append(f"it ran longer than {self.seconds:g} s")
-        raise Forbidden(f"it ran longer than {self.seconds:g} s")
+        self.violations.append(f"it ran longer than {self.seconds:g} s, the time this test allows")
+        raise Forbidden(f"it ran longer than {self.seconds:g} s, the time this test allows")
 
     def __enter__(self):
         problems = _verify_genuine(self.ban)
@@ -554,7 +556,7 @@ class _Guard:
         if still is not self.hook and not self.violations:
             self.violations.append("the check was switched off while it ran")
         if self.seconds is not None and elapsed > self.seconds and not any("longer than" in v for v in self.violations):
-            self.violations.append(f"it ran {elapsed:.1f} s, longer than {self.seconds:g} s")
+            self.violations.append(f"it ran {elapsed:.1f} s, longer than the {self.seconds:g} s this test allows")
         problems = _verify_genuine(self.ban)
         if problems:
             self.violations.append("tampering: " + "; ".join(problems))
@@ -564,7 +566,13 @@ class _Guard:
                 if v not in seen:
                     seen.append(v)
             why = f" This exercise asks you to {self.why}." if self.why else ""
-            raise Forbidden("forbidden route: " + "; ".join(seen[:5]) + "." + why) from None
+            # a time limit alone is no verdict on the route: an honest answer written as a Python loop
+            # over many elements is slow too, and its message should say so
+            slow = all("longer than" in v for v in seen)
+            head = ("too slow: " + "; ".join(seen) + " (the intended route takes a few seconds; a Python loop over "
+                    "many elements or a search does not finish: use array operations)") if slow else \
+                "forbidden route: " + "; ".join(seen[:5])
+            raise Forbidden(head + "." + why) from None
         return False
 
 
@@ -684,6 +692,18 @@ def _size(aval) -> int:
     return n
 
 
+def _static_set(static_argnums) -> set:
+    return {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
+
+
+def _spec(x):
+    """The shape and dtype of ``x`` (an array, a Python number, or already a ``jax.ShapeDtypeStruct``)."""
+    if _isinstance(x, _jax.ShapeDtypeStruct):
+        return x
+    aval = _jax.typeof(x)
+    return _jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=_getattr(aval, "weak_type", False))
+
+
 def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
            max_ops: int | None = None,
            banned=(), allow=(), why: str = ""):
@@ -697,6 +717,9 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
     Returns:
         The ``ClosedJaxpr``, for further checks (its size, say).
     """
+    static = _static_set(static_argnums)
+    # traced from shapes and dtypes alone: no input value exists in the trace for the answer to read
+    args = [a if i in static else _jax.tree.map(_spec, a) for i, a in enumerate(args)]
     try:
         with forbid(*banned, allow=allow, why=why):
             closed, shapes = _make_jaxpr(fn, static_argnums=static_argnums, return_shape=True)(*args)
@@ -760,37 +783,114 @@ def traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
                   banned=banned, allow=allow, why=why)[0]
 
 
-def op_count(closed) -> int:
-    """The number of operations in a traced program, nested ones included (for :func:`traced`'s
-    ``max_ops``, or to check that a program does not grow with the problem size)."""
-    return sum(1 for _ in _walk(closed.jaxpr))
+#: Primitives that move or relabel entries without arithmetic: indexing an array element by element
+#: in Python adds many of them, so a cap on a derivation's length counts the others
+#: (``op_count(program, skip=LAYOUT_PRIMITIVES)``).
+LAYOUT_PRIMITIVES = frozenset({
+    "slice", "squeeze", "reshape", "broadcast_in_dim", "concatenate", "transpose", "gather", "dynamic_slice",
+    "iota", "select_n", "pjit", "jit", "convert_element_type", "expand_dims", "copy", "copy_p", "rev", "pad",
+})
+
+
+def op_count(closed, skip=()) -> int:
+    """The number of operations in a traced program (a ``ClosedJaxpr`` or a :class:`Program`), nested
+    ones included, leaving out the primitives named in ``skip`` (for :func:`traced`'s ``max_ops``, or
+    to check that a program does not grow with the problem size)."""
+    closed = _getattr(closed, "jaxpr", closed) if _isinstance(closed, Program) else closed
+    return sum(1 for eqn in _walk(closed.jaxpr) if eqn.primitive.name not in skip)
+
+
+class Program:
+    """An answer's checked program (from :func:`traced_program`), as a function of the inputs.
+
+    Calling it evaluates the traced operations, compiled, on arrays of the shapes and dtypes it was
+    traced with; no code of the answer runs. ``jaxpr`` is the ``ClosedJaxpr`` (for :func:`op_count`).
+    """
+
+    def __init__(self, closed, shapes, specs, static_argnums):
+        self.jaxpr = closed
+        self._shapes, self._specs, self._static = shapes, specs, _static_set(static_argnums)
+        self._fn = _jit(_jaxpr_as_fun(closed))  # compiled: op-by-op evaluation costs seconds
+
+    def __call__(self, *args):
+        if _len(args) != _len(self._specs):
+            raise TypeError(f"the program was traced with {_len(self._specs)} arguments; got {_len(args)}")
+        leaves = []
+        for i, (a, s) in enumerate(zip(args, self._specs)):
+            if i in self._static:
+                if a is not s and not _bool(a == s):
+                    raise ValueError(f"argument {i} is static: the program was traced with {s!r}; got {a!r}. "
+                                     f"Trace it again with this value.")
+                continue
+            got, want = _jax.tree.leaves(_jax.tree.map(_spec, a)), _jax.tree.leaves(s)
+            if _len(got) != _len(want) or any(g.shape != w.shape or g.dtype != w.dtype for g, w in zip(got, want)):
+                raise ValueError(f"argument {i}: the program was traced for "
+                                 f"{[(w.shape, _str(w.dtype)) for w in want]}; got {[(g.shape, _str(g.dtype)) for g in got]}. "
+                                 f"Trace it with specs of these shapes and dtypes (traced_program).")
+            leaves += _jax.tree.leaves(a)
+        out = self._fn(*leaves)
+        structure = _jax.tree.structure(self._shapes)
+        _check_structure(structure, "the answer's output")  # unflattening runs no answer code, after the check
+        return _jax.tree.unflatten(structure, out)
+
+
+def traced_program(fn, *specs, static_argnums=(), loops: bool = True, max_size: int | None = None,
+                   max_ops: int | None = None, banned=(), allow=(), why: str = "") -> Program:
+    """:func:`traced`, from the inputs' shapes and dtypes alone, and the checked program to evaluate.
+
+    ``specs`` are ``jax.ShapeDtypeStruct``s (or arrays and numbers, whose values are dropped;
+    static arguments are passed as they are). Build the test's inputs only *after* this call and
+    evaluate the program on them: while the answer is traced, its code can read every frame and
+    global of the process (``sys._getframe``, a traceback's frames), so inputs that already exist
+    could be read and the answer computed at trace time, in numpy, and handed back as constants of
+    an otherwise checked program::
+
+        program = traced_program(gd_iterate, spec((n,)), spec((n,)), spec(()), loops=False)
+        a, b, lr = make_hidden_case(rng)          # the inputs exist only now
+        w_t = program(a, b, lr)                   # computed by the checked program; no answer code runs
+
+    Returns:
+        A :class:`Program`: call it with the inputs; ``.jaxpr`` is the checked ``ClosedJaxpr``.
+    """
+    static = _static_set(static_argnums)
+    specs = tuple(s if i in static else _jax.tree.map(_spec, s) for i, s in enumerate(specs))
+    closed, shapes = _trace(fn, *specs, static_argnums=static_argnums, loops=loops, max_size=max_size,
+                            max_ops=max_ops, banned=banned, allow=allow, why=why)
+    return Program(closed, shapes, specs, static_argnums)
+
+
+def spec(shape=(), dtype=None) -> "_jax.ShapeDtypeStruct":
+    """``jax.ShapeDtypeStruct(shape, dtype)``, for :func:`traced_program`; ``dtype`` defaults to JAX's
+    default float (float64 when x64 is on)."""
+    import jax.numpy as jnp
+
+    return _jax.ShapeDtypeStruct(_tuple(shape) if _isinstance(shape, (tuple, list)) else (shape,),
+                                 jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype)
 
 
 def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
                max_ops: int | None = None,
                banned=(), allow=(), why: str = ""):
-    """The answer's outputs, computed from its checked trace: :func:`traced`, then the jaxpr evaluated.
+    """The answer's outputs, computed from its checked trace: :func:`traced_program` on ``args``'
+    shapes, then that program evaluated on ``args``.
 
     A value check on ``fn(*args)`` called directly can be fooled by an answer that behaves one way
     when traced (a closed form, to pass :func:`traced`) and another on concrete inputs (a search in
-    numpy). The outputs returned here come from the very program that was checked.
+    numpy). The outputs returned here come from the very program that was checked. The answer is
+    traced from shapes, but ``args`` exist while it runs and a frame walk could find them: for a
+    hidden case use :func:`traced_program` and build the inputs after it.
 
     Returns:
         The outputs, with ``fn``'s output structure, as arrays.
     """
-    closed, shapes = _trace(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size,
-                            max_ops=max_ops, banned=banned, allow=allow, why=why)
-    static = {static_argnums} if _isinstance(static_argnums, int) else set(static_argnums)
-    leaves = _jax.tree.leaves([a for i, a in enumerate(args) if i not in static])
-    out = _jit(_jaxpr_as_fun(closed))(*leaves)  # compiled: op-by-op evaluation costs seconds
-    structure = _jax.tree.structure(shapes)
-    _check_structure(structure, "the answer's output")  # unflattening runs no answer code, after the check
-    return _jax.tree.unflatten(structure, out)
+    return traced_program(fn, *args, static_argnums=static_argnums, loops=loops, max_size=max_size, max_ops=max_ops,
+                          banned=banned, allow=allow, why=why)(*args)
 
 
 # The check's own functions, compared with their import-time code on every use.
 _OWN = tuple((f, f.__code__) for f in (
-    forbid, concrete, _check_structure, _library_type, traced, run_traced, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    forbid, concrete, _check_structure, _library_type, traced, run_traced, traced_program, spec, _spec, _static_set,
+    Program.__init__, Program.__call__, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
 ))
