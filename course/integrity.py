@@ -3,14 +3,16 @@
 A test cell that forbids something runs the student's code inside :func:`forbid`, and checks a
 compiled answer with :func:`traced`::
 
-    from course.integrity import forbid, traced
+    from course.integrity import forbid, spec, traced, traced_program
 
     with forbid(jax.hessian, jax.jacfwd, "gradtools", allow=[apply], seconds=30,
                 why="build the product from one jvp and one vjp"):
         got = gauss_newton_vp(f, L, w, v)           # the student's function
 
     traced(gd_iterate, X, y, lr, t, loops=False)     # JAX operations only: no callback, no loop
-    w = run_traced(gd_iterate, X, y, lr, t, loops=False)   # ... and the values that program computes
+    program = traced_program(gd_iterate, spec((N, d)), spec((N,)), spec(()), spec((), "int64"), loops=False)
+    X, y, lr, t = hidden_case()                       # made after the trace: nothing for the answer to read
+    w = program(X, y, lr, t)                          # ... the values the checked program computes
 
 What :func:`forbid` catches, while the block runs:
 
