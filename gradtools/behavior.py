@@ -21,7 +21,7 @@ loop that reaches a zero-loss point (:func:`fit_mse`). Ranks are counted with
 
 References:
     V. Hebbar, "Information Loss --> Basin flatness", LessWrong / AI Alignment Forum (2022),
-    https://www.lesswrong.com/posts/QPqztHpToij2nx7ET/information-loss-basin-flatness;
+    https://www.lesswrong.com/posts/wPudaEemohdYPmsye/information-loss-greater-than-basin-flatness;
     S. Becker-Kahn, "Behaviour Manifolds and the Hessian of the Total Loss - Notes and Criticism"
     (2022); S. P. Singh, G. Bachmann and T. Hofmann, "Analytic insights into structure and rank of
     neural network Hessian maps", NeurIPS 2021, https://arxiv.org/abs/2106.16225;

@@ -6,7 +6,7 @@ Every function draws on a matplotlib Axes (``ax=None`` makes a new figure) and r
 
 References:
     Lecture 4 of this course; V. Hebbar, "Information Loss --> Basin flatness" (2022),
-    https://www.lesswrong.com/posts/QPqztHpToij2nx7ET/information-loss-basin-flatness.
+    https://www.lesswrong.com/posts/wPudaEemohdYPmsye/information-loss-greater-than-basin-flatness.
 """
 
 from __future__ import annotations
