@@ -27,6 +27,7 @@ from gradtools import quadratic as quad
 
 __all__ = [
     "EIGEN_COLORS",
+    "RUN_COLORS",
     "PREDICTION_TITLE",
     "eigen_color",
     "drawn_eigen_colors",
@@ -49,6 +50,11 @@ __all__ = [
 EIGEN_COLORS: tuple[str, ...] = (
     "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan",
 )
+
+#: The colours of the runs in :func:`plot_loss_curves` and :func:`plot_steps_vs_condition`, in turn: none of
+#: ``a_1``, ``a_2``, ``a_3``'s (red, blue, green) nor :math:`w_\star`'s orange, so that in lecture 1 a colour
+#: named in the text means one thing.
+RUN_COLORS: tuple[str, ...] = ("tab:purple", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
 
 
 #: The legend title of :func:`plot_eigen_errors` when it draws predictions: what the markers and lines are.
@@ -508,7 +514,7 @@ def plot_loss_curves(
     ylabel: str = r"$\mathcal{J}(w_t) - \mathcal{J}_\star$",
     floor: float = 1e-13,
 ) -> Axes:
-    """One curve per run (e.g. loss minus its minimum) against the step.
+    """One curve per run (e.g. loss minus its minimum) against the step, in the colours :data:`RUN_COLORS`.
 
     Args:
         curves: ``{label: values (num_steps + 1,)}``.
@@ -531,14 +537,14 @@ def plot_loss_curves(
     if not isinstance(curves, Mapping) or not curves:
         raise TypeError(f"curves must be a non-empty mapping label -> values, got {type(curves).__name__}.")
     ax = _new_ax(ax)
-    for label, vals in curves.items():
+    for i, (label, vals) in enumerate(curves.items()):
         vals = np.asarray(vals)
         if vals.ndim != 1:
             raise ValueError(f"curve {label!r} must be 1-D (one value per step), got shape {vals.shape}.")
         if logy:
             cut = floor * max(abs(float(vals[0])), np.finfo(float).tiny)
             vals = np.where(vals > cut, vals, np.nan)  # round-off (or <= 0): not drawn
-        ax.plot(np.arange(vals.shape[0]), vals, label=label)
+        ax.plot(np.arange(vals.shape[0]), vals, label=label, color=RUN_COLORS[i % len(RUN_COLORS)])
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("step $t$")
@@ -557,7 +563,7 @@ def plot_steps_vs_condition(
     r"""Steps to reach a tolerance against the condition number :math:`\kappa`, log-log.
 
     Measured counts are markers, predictions (e.g. :math:`\lceil\ln\epsilon/\ln\rho\rceil`) lines of
-    the same color; a slope of one means "steps grow like :math:`\kappa`".
+    the same color, one of :data:`RUN_COLORS` per label; a slope of one means "steps grow like :math:`\kappa`".
 
     Args:
         kappas: condition numbers, ``(k,)``.
@@ -579,11 +585,11 @@ def plot_steps_vs_condition(
         raise ValueError(f"kappas must be 1-D, got shape {kappas.shape}.")
     predicted = predicted or {}
     ax = _new_ax(ax)
-    for label, steps in measured.items():
+    for i, (label, steps) in enumerate(measured.items()):
         steps = np.asarray(steps)
         if steps.shape != kappas.shape:
             raise ValueError(f"measured[{label!r}] must have shape {kappas.shape} like kappas, got {steps.shape}.")
-        (pts,) = ax.plot(kappas, steps, "o", label=f"{label}: measured")
+        (pts,) = ax.plot(kappas, steps, "o", label=f"{label}: measured", color=RUN_COLORS[i % len(RUN_COLORS)])
         if label in predicted:
             pred = np.asarray(predicted[label])
             if pred.shape != kappas.shape:
@@ -680,6 +686,6 @@ def plot_gd_quadratic_2d(
     verdict = "stable" if lr < thr else "unstable"
     rho = float(quad.contraction_factor(q, lr))
     ax1.set_title(rf"$\alpha={lr:.3g}$, $2/\lambda_{{\max}}={thr:.3g}$: {verdict}", fontsize=10)
-    ax2.set_title(rf"$\kappa={kappa:.3g}$, worst factor $\max_j|1-\alpha a_j|={rho:.3g}$", fontsize=10)
+    ax2.set_title(rf"$\kappa={kappa:.3g}$, worst factor $\mathrm{{max}}_j|1-\alpha a_j|={rho:.3g}$", fontsize=10)
     fig.tight_layout()
     return fig
