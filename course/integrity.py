@@ -11,7 +11,7 @@ compiled answer with :func:`traced`::
 
     traced(gd_iterate, X, y, lr, t, loops=False)     # JAX operations only: no callback, no loop
     program = traced_program(gd_iterate, spec((N, d)), spec((N,)), spec(()), spec((), "int64"), loops=False)
-    X, y, lr, t = hidden_case()                       # made after the trace: nothing for the answer to read
+    X, y, lr, t = hidden_case(np.random.default_rng(program.seed))  # after the trace, from its own seed
     w = program(X, y, lr, t)                          # ... the values the checked program computes
 
 What :func:`forbid` catches, while the block runs:
@@ -806,13 +806,34 @@ class Program:
     """An answer's checked program (from :func:`traced_program`), as a function of the inputs.
 
     Calling it evaluates the traced operations, compiled, on arrays of the shapes and dtypes it was
-    traced with; no code of the answer runs. ``jaxpr`` is the ``ClosedJaxpr`` (for :func:`op_count`).
+    traced with; no code of the answer runs. ``jaxpr`` is the ``ClosedJaxpr`` (for :func:`op_count`);
+    ``seed`` seeds the hidden inputs (``np.random.default_rng(program.seed)``).
     """
 
     def __init__(self, closed, shapes, specs, static_argnums):
         self.jaxpr = closed
         self._shapes, self._specs, self._static = shapes, specs, _static_set(static_argnums)
         self._fn = _jit(_jaxpr_as_fun(closed))  # compiled: op-by-op evaluation costs seconds
+
+    @property
+    def seed(self) -> int:
+        """A seed for the hidden inputs, made from this program itself (its operations, its constants
+        and the shapes it was traced for): the same for the same answer, so grades are reproducible,
+        and unknown to the answer while it is traced. The test's code is readable from the answer's
+        frames (the literals in ``frame.f_code.co_consts``), so a literal seed, or a literal case,
+        could be read and the case rebuilt at trace time; a seed that depends on what the answer
+        returns cannot be: the answer would need its own constants before computing them."""
+        import hashlib
+
+        import numpy as np
+
+        h = hashlib.sha256(_str(self.jaxpr.jaxpr).encode())
+        for c in self.jaxpr.consts:
+            a = np.asarray(c)
+            h.update(_str((a.shape, _str(a.dtype))).encode())
+            h.update(a.tobytes())
+        h.update(_repr([(x.shape, _str(x.dtype)) for x in _jax.tree.leaves(self._specs)]).encode())
+        return int.from_bytes(h.digest()[:8], "little") >> 1
 
     def __call__(self, *args):
         if _len(args) != _len(self._specs):
@@ -848,8 +869,14 @@ def traced_program(fn, *specs, static_argnums=(), loops: bool = True, max_size: 
     an otherwise checked program::
 
         program = traced_program(gd_iterate, spec((n,)), spec((n,)), spec(()), loops=False)
+        rng = np.random.default_rng(program.seed)  # not a literal: the test's code is readable too
         a, b, lr = make_hidden_case(rng)          # the inputs exist only now
         w_t = program(a, b, lr)                   # computed by the checked program; no answer code runs
+
+    The test's own code is readable from the answer's frames as well (the literals of the running
+    cell, ``f_code.co_consts``), so a hidden case written as literals, or drawn from a literal seed,
+    could be rebuilt at trace time: draw it from :attr:`Program.seed`, which the answer cannot know
+    before it has been traced.
 
     Returns:
         A :class:`Program`: call it with the inputs; ``.jaxpr`` is the checked ``ClosedJaxpr``.

@@ -654,3 +654,15 @@ def test_op_count_can_leave_out_layout_primitives():
     total, arithmetic = op_count(program), op_count(program, skip=LAYOUT_PRIMITIVES)
     assert arithmetic == 5 and total > arithmetic  # 3 products, a difference and a sum
     assert op_count(program.jaxpr) == total
+
+
+def test_a_programs_seed_is_reproducible_and_depends_on_what_the_answer_returns():
+    from course.integrity import spec, traced_program
+
+    honest = lambda a: 2.0 * a
+    first, again = traced_program(honest, spec((3,))), traced_program(honest, spec((3,)))
+    assert first.seed == again.seed and 0 <= first.seed < 2**63   # the same answer, the same hidden case
+    # an answer that returns constants computed at trace time changes its own seed with them
+    consts = [traced_program(lambda a, c=c: jnp.asarray(np.full(3, c)) + 0.0 * a, spec((3,))).seed for c in (1.0, 2.0)]
+    assert consts[0] != consts[1]
+    assert traced_program(honest, spec((4,))).seed != first.seed   # and the shapes traced for
