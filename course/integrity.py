@@ -832,7 +832,8 @@ class Program:
             a = np.asarray(c)
             h.update(_str((a.shape, _str(a.dtype))).encode())
             h.update(a.tobytes())
-        h.update(_repr([(x.shape, _str(x.dtype)) for x in _jax.tree.leaves(self._specs)]).encode())
+        h.update(_repr([(x.shape, _str(x.dtype)) if _isinstance(x, _jax.ShapeDtypeStruct) else _repr(x)
+                        for x in _jax.tree.leaves(self._specs)]).encode())  # static arguments by their repr
         return int.from_bytes(h.digest()[:8], "little") >> 1
 
     def __call__(self, *args):

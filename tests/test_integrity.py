@@ -666,3 +666,5 @@ def test_a_programs_seed_is_reproducible_and_depends_on_what_the_answer_returns(
     consts = [traced_program(lambda a, c=c: jnp.asarray(np.full(3, c)) + 0.0 * a, spec((3,))).seed for c in (1.0, 2.0)]
     assert consts[0] != consts[1]
     assert traced_program(honest, spec((4,))).seed != first.seed   # and the shapes traced for
+    with_static = [traced_program(lambda x, n: x * n, spec(()), n, static_argnums=1).seed for n in (3, 4)]
+    assert with_static[0] != with_static[1]                         # and static arguments, by their value
