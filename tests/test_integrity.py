@@ -668,3 +668,28 @@ def test_a_programs_seed_is_reproducible_and_depends_on_what_the_answer_returns(
     assert traced_program(honest, spec((4,))).seed != first.seed   # and the shapes traced for
     with_static = [traced_program(lambda x, n: x * n, spec(()), n, static_argnums=1).seed for n in (3, 4)]
     assert with_static[0] != with_static[1]                         # and static arguments, by their value
+
+
+def test_nested_programs_stay_visible_when_an_answer_rebinds_jaxs_classes(monkeypatch):
+    import jax.extend.core as jex
+
+    from course.integrity import op_count, spec, traced_program
+
+    inner = jax.jit(lambda y: jnp.sin(y) * jnp.cos(y) + y**2)
+    program = traced_program(lambda x: inner(x) + 1.0, spec((3,)))
+    before = op_count(program)
+    monkeypatch.setattr(jex, "ClosedJaxpr", type("Fake", (), {}))  # what an answer cell could do
+    assert op_count(program) == before > 3
+
+
+def test_op_count_and_the_seed_are_part_of_the_checked_code():
+    from course.integrity import Program, op_count
+
+    code = op_count.__code__
+    try:
+        op_count.__code__ = (lambda closed, skip=(): 0).__code__
+        assert caught(lambda: None) is not None and "tamper" in caught(lambda: None)
+    finally:
+        op_count.__code__ = code
+    assert caught(lambda: None) is None
+    assert any(f is Program.seed.fget for f, _ in integrity._OWN)
