@@ -591,6 +591,15 @@ def test_search_finds_a_term_of_lecture_6(site, server, browser):
         box.fill(SEARCH_TERM)
         box.press("Enter")
         page.wait_for_function("() => document.querySelectorAll('#search-results ul.search li').length > 0", timeout=30_000)
+        # Sphinx adds the results one page at a time: wait for the lecture's page (or the search's end, when
+        # its summary gets its text) before reading them, or the first result alone may be read (seen once under load)
+        try:
+            page.wait_for_function(
+                """(page) => [...document.querySelectorAll('#search-results ul.search li a')].some(a => a.href.includes(page))
+                             || !!document.querySelector('#search-results p.search-summary')?.innerText""",
+                arg=SEARCH_PAGE, timeout=30_000)
+        except Exception:
+            pass  # the assert below says what was found
         results = page.evaluate("() => [...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)")
         page.screenshot(path=str(ARTIFACTS / "search.png"))
         assert any(SEARCH_PAGE in r for r in results), f"searching {SEARCH_TERM!r} does not find {SEARCH_PAGE}: {results[:10]}"
