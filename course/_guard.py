@@ -113,9 +113,117 @@ def _changed():
     return out
 
 
+# What JAX runs for every program, below its public names: the functions of its private modules, the
+# methods of its (and numpy's, scipy's...) classes, its tables of rules by primitive (lowerings,
+# abstract evaluation, printing...) and its primitives' own attributes. JAX itself rebinds some of
+# these as it goes (lazily made functions, rules of modules imported later), so only a change that
+# puts the answer's own code there (course.integrity's _answer_code_in: a notebook cell, a file
+# outside the installed packages) is tampering: a lowering of jax.lax.sin_p replaced in an answer
+# cell would otherwise compute the test's own reference with the answer's code.
+_DEEP_CODE = [None]  # course.integrity._answer_code_in, when the solution uses course.integrity
+_DEEP_DICTS = []  # (label, the live dict, {key: value} at install): private modules, primitives
+_DEEP_CLASSES = []  # (label, class, {key: value} at install)
+_DEEP_TABLES = []  # (label, table, {primitive: rule} at install)
+_DEEP_PRIMS = {}  # id -> JAX's primitives at install (kept alive, so their ids stay theirs)
+
+
+def _deep_snapshot(tops):
+    integrity = _sys.modules.get("course.integrity")
+    if integrity is None or not _callable(getattr(integrity, "_answer_code_in", None)):
+        return
+    _DEEP_CODE[0] = integrity._answer_code_in
+    for label, table in integrity._rule_registries():
+        _DEEP_TABLES.append((label, table, dict(table)))
+    prims = {_id(p): p for _, _, snap in _DEEP_TABLES for p in snap}
+    _DEEP_PRIMS.update(prims)
+    for p in prims.values():
+        try:
+            d = object.__getattribute__(p, "__dict__")
+        except AttributeError:
+            continue
+        _DEEP_DICTS.append((f"the primitive {getattr(p, 'name', '?')}", d, dict(d), frozenset(d)))
+    for name, mod in _list(_sys.modules.items()):
+        if mod is None or name.split(".")[0] not in tops:
+            continue
+        try:
+            d = _vars(mod)
+        except TypeError:
+            continue
+        if not _public(name) and name.split(".")[0] != "numpy":  # public ones: _SNAPSHOT, every change
+            _DEEP_DICTS.append((name, d, {k: v for k, v in d.items() if _callable(v)}, frozenset(d)))
+        for v in _list(d.values()):
+            if _isinstance(v, type) and getattr(v, "__module__", None) == name and _id(v) not in _SEEN_CLASSES:
+                _SEEN_CLASSES.add(_id(v))
+                _DEEP_CLASSES.append((f"{name}.{v.__qualname__}", v, dict(v.__dict__)))
+
+
+_SEEN_CLASSES = set()
+
+
+def _deep_changed(fix):
+    """Where the answer's code now sits in what :func:`_deep_snapshot` recorded, put back (with
+    ``fix``) and JAX's compiled programs dropped (a program compiled with a replaced rule is cached)."""
+    code_in = _DEEP_CODE[0]
+    if code_in is None:
+        return []
+    out = []
+    for label, d, snap, keys in _DEEP_DICTS:
+        primitive = label.startswith("the primitive ")
+        for k, v in snap.items():
+            cur = d.get(k, _MISSING)
+            # a primitive's plain attributes too (its name: the checks read programs by name)
+            if cur is not v and (cur is _MISSING or code_in(cur) or (primitive and not _callable(v) and cur != v)):
+                out.append(f"{label}.{k}")
+                if fix:
+                    d[k] = v
+        if len(d) != len(keys):
+            for k in [k for k in _list(d) if k not in keys and code_in(d[k])]:
+                out.append(f"{label}.{k}")
+                if fix:
+                    del d[k]
+    for label, cls, snap in _DEEP_CLASSES:
+        d = cls.__dict__
+        for k, v in snap.items():
+            cur = d.get(k, _MISSING)
+            if cur is not v and (cur is _MISSING or code_in(cur)):
+                out.append(f"{label}.{k}")
+                if fix:
+                    try:
+                        _setattr(cls, k, v)
+                    except (TypeError, AttributeError):
+                        pass
+        if len(d) != len(snap):
+            for k in [k for k in _list(d) if k not in snap and code_in(d[k])]:
+                out.append(f"{label}.{k}")
+                if fix:
+                    try:
+                        delattr(cls, k)
+                    except (TypeError, AttributeError):
+                        pass
+    for label, table, snap in _DEEP_TABLES:
+        for k, v in snap.items():
+            cur = table.get(k, _MISSING)
+            if cur is not v and (cur is _MISSING or code_in(cur)):
+                out.append(f"{label}[{getattr(k, 'name', k)!s}]")
+                if fix:
+                    table[k] = v
+        if len(table) != len(snap):  # a rule added for one of JAX's primitives (a primitive of the
+            # answer's own is left alone: the traced check refuses it with its reason)
+            for k in [k for k in _list(table) if k not in snap and _id(k) in _DEEP_PRIMS and code_in(table[k])]:
+                out.append(f"{label}[{getattr(k, 'name', k)!s}]")
+                if fix:
+                    del table[k]
+    if out and fix:
+        try:
+            _sys.modules["jax"].clear_caches()
+        except Exception:
+            pass
+    return out
+
+
 def untampered():
     """Appended to every test cell: fail it if a name the grader restored was replaced while it ran."""
-    changed = list(dict.fromkeys(_WRITES + _changed()))
+    changed = list(dict.fromkeys(_WRITES + _changed() + _deep_changed(fix=True)))
     _WRITES.clear()
     if changed:
         restore()
@@ -261,6 +369,7 @@ def install(modules, aliases, tests):
             continue
         _ALIASES[alias] = obj
     _TESTS.update({src: frozenset(names) for src, names in tests.items()})
+    _deep_snapshot(tops | {"jax", "jaxlib", "numpy", "scipy"} & {n.split(".")[0] for n in _sys.modules})
     global _ip
     _ip = get_ipython()  # noqa: F821 (an IPython kernel builtin)
     ip = _ip
@@ -303,6 +412,7 @@ def _pre_run_cell(info):
     if names is None:
         return
     restore()
+    _deep_changed(fix=True)
     _WRITES.clear()
     ns = _ip.user_ns
     for name in (_CHECK, _LAST):

@@ -53,6 +53,8 @@ submissions in a sandbox; this check is about routes, not about attacks on the g
 from __future__ import annotations
 
 import builtins as _builtins
+import collections as _collections
+import functools as _functools
 import gc as _gc
 import importlib as _importlib
 import os as _os
@@ -86,7 +88,7 @@ _make_jaxpr = _jax.make_jaxpr
 from jax.extend.core import jaxpr_as_fun as _jaxpr_as_fun  # noqa: E402
 # bound once, here: looked up at each use, jax.extend.core.ClosedJaxpr rebound by an answer would hide
 # the nested programs from every structure check
-from jax.extend.core import ClosedJaxpr as _ClosedJaxpr, Jaxpr as _Jaxpr  # noqa: E402
+from jax.extend.core import ClosedJaxpr as _ClosedJaxpr, Jaxpr as _Jaxpr, Primitive as _Primitive  # noqa: E402
 _jit = _jax.jit
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
@@ -707,6 +709,198 @@ def _spec(x):
     return _jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=_getattr(aval, "weak_type", False))
 
 
+def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
+    """Where code of the answer's own (a notebook cell, a file outside the installed packages: see
+    :func:`_is_answer_code`) sits in ``obj`` or in what it wraps: a function, its closure, defaults
+    and ``__wrapped__``, a ``functools.partial``'s function and arguments, a bound method, a callable
+    object's class, a class's methods; ``None`` when there is none."""
+    seen = set() if seen is None else seen
+    if depth > 8 or _id(obj) in seen or obj is None:
+        return None
+    seen.add(_id(obj))
+    kind = _type(obj)
+    parts = ()
+    if kind is _FunctionType:
+        code = obj.__code__
+        if _is_answer_code(code, ""):
+            return f"{obj.__qualname__} ({'a notebook cell' if 'ipykernel_' in code.co_filename else code.co_filename})"
+        cells = []
+        for cell in obj.__closure__ or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        parts = (*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(),
+                 _vars(obj).get("__wrapped__"))
+    elif kind is _types.MethodType:
+        parts = (obj.__func__,)
+    elif kind is _functools.partial:
+        parts = (obj.func, *obj.args, *obj.keywords.values())
+    elif _isinstance(obj, (_tuple, _list)) and _len(obj) <= 64:  # named tuples too
+        parts = (kind, *obj)
+    elif _isinstance(obj, type):
+        for klass in obj.__mro__:
+            if klass is object:
+                continue
+            home = _getattr(_sys.modules.get(_getattr(klass, "__module__", None) or ""), "__file__", None) or ""
+            library = _isinstance(home, _str) and not _is_answer_code(_types.SimpleNamespace(co_filename=home), "")
+            for value in _list(_vars(klass).values()):
+                if _isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                elif _isinstance(value, property):
+                    value = value.fget
+                if _type(value) is not _FunctionType or not _is_answer_code(value.__code__, ""):
+                    continue
+                made = value.__code__.co_filename
+                if library and made.startswith("<") and "ipykernel_" not in made:
+                    continue  # written by the library's class factory (dataclass, namedtuple), as exec'd text
+                return f"{klass.__qualname__}.{value.__name__} (the answer's own class)"
+        return None
+    elif _callable(obj) and kind not in (_BuiltinType, _types.BuiltinMethodType, _types.WrapperDescriptorType,
+                                         _types.MethodWrapperType, _types.MethodDescriptorType):
+        parts = (kind, _getattr(obj, "__dict__", {}).get("__wrapped__"))  # a callable object: its class
+    else:  # a record (jax's LoweringRuleEntry, a rule and its options): its class and its fields
+        fields = _getattr(obj, "__dict__", None)
+        parts = _tuple(fields.values()) if _type(fields) is dict and _len(fields) <= 16 else ()
+        names = [n for klass in kind.__mro__ for n in _vars(klass).get("__slots__", ())
+                 if _isinstance(n, _str)] + _list(_getattr(kind, "__dataclass_fields__", {}))
+        parts += _tuple(_getattr(obj, n, None) for n in names[:16])
+    for part in parts:
+        if part is not None and (_callable(part) or _isinstance(part, (_tuple, _list)) or _hasattr(part, "__dict__")):
+            where = _answer_code_in(part, seen, depth + 1)
+            if where:
+                return where
+    return None
+
+
+def _rule_registries() -> list:
+    """JAX's tables of rules by primitive (lowerings, abstract evaluation's staging, printing,
+    differentiation, batching...): each module-level dict of a ``jax`` module keyed by primitives,
+    and the per-platform lowering tables, as ``(name, dict)``."""
+    out = []
+    for name, mod in _list(_sys.modules.items()):
+        if mod is None or not name.startswith("jax"):
+            continue
+        try:
+            items = _list(_vars(mod).items())
+        except TypeError:
+            continue
+        for key, value in items:
+            if _type(value) not in (dict, _collections.defaultdict) or not value:
+                continue
+            sample = next(iter(value))
+            if _isinstance(sample, _Primitive):
+                out.append((f"{name}.{key}", value))
+            elif (_isinstance(value[sample], dict) and value[sample]
+                  and _isinstance(next(iter(value[sample])), _Primitive)):
+                out += [(f"{name}.{key}[{platform!r}]", table) for platform, table in _list(value.items())
+                        if _isinstance(table, dict)]
+    return out
+
+
+#: Parameters of JAX's own primitives that hold a function run only when the program is
+#: transformed (differentiated, batched, rematerialised), never when it is evaluated: an answer's
+#: custom derivative or batching rule is its own code there, and allowed.
+_TRANSFORM_ONLY = {
+    "custom_jvp_call": {"jvp", "jvp_jaxpr_fun", "jvp_jaxpr_thunk"},
+    "custom_vjp_call": {"fwd", "bwd", "fwd_jaxpr_thunk"},
+    "custom_vjp_call_jaxpr": {"fwd", "bwd", "fwd_jaxpr_thunk"},
+    "remat2": {"policy"}, "checkpoint": {"policy"},
+    "custom_vmap_call": {"rule"},
+    "custom_transpose_call": {"transpose"},
+}
+_PLAIN = (int, float, complex, bool, _str, bytes, type(None))
+
+
+def _foreign_param(eqn, genuine: bool) -> str | None:
+    """A parameter of ``eqn`` that holds the answer's own code (a host callback's function, a rule),
+    other than the transform-only ones of JAX's own primitives (``genuine``), described, or ``None``."""
+    allowed = _TRANSFORM_ONLY.get(eqn.primitive.name, ()) if genuine else ()
+    for key, value in eqn.params.items():
+        if key in allowed or _isinstance(value, _PLAIN) or _isinstance(value, (_ClosedJaxpr, _Jaxpr)):
+            continue
+        where = _answer_code_in(value)
+        if where:
+            return f"{key}={where}"
+    return None
+
+
+_RULE_NAMES = {"_lowerings": "lowering rule", "_platform_specific_lowerings": "lowering rule",
+               "custom_staging_rules": "staging rule", "pp_eqn_rules": "printing rule"}
+
+
+def _foreign_rule(prim, tables) -> str | None:
+    """What of ``prim`` is the answer's own code: its class (a subclass of the answer's), its
+    instance attributes (abstract evaluation, implementation), or a rule registered for it in one
+    of JAX's tables (a lowering runs when the program is compiled, an abstract evaluation when it
+    is traced again under jit); ``None`` when all of it is JAX's. ``tables``: :func:`_rule_registries`."""
+    where = _answer_code_in(_type(prim))
+    if where:
+        return f"class {where}"
+    for key, value in _list(object.__getattribute__(prim, "__dict__").items()):
+        where = _answer_code_in(value)
+        if where:
+            return f"{key} {where}"
+    for name, table in tables:
+        rule = table.get(prim)
+        where = _answer_code_in(rule) if rule is not None else None
+        if where:
+            short = name.rsplit(".", 1)[-1].split("[")[0]
+            return f"{_RULE_NAMES.get(short, 'rule')} in {name} ({where})"
+    return None
+
+
+def _answer_thread() -> str | None:
+    """A thread other than this one that is running the answer's code (a frame of its stack is; see
+    :func:`_is_answer_code`), described; ``None`` when there is none."""
+    me = _threading.get_ident()
+    for ident, frame in _list(_sys._current_frames().items()):
+        if ident == me:
+            continue
+        for _ in range(200):
+            if frame is None:
+                break
+            if _is_answer_code(frame.f_code, ""):
+                return f"{frame.f_code.co_name} (line {frame.f_lineno})"
+            frame = frame.f_back
+    return None
+
+
+def _foreign_code(prims, eqns=()) -> str | None:
+    """Why a program made of the primitives ``prims`` (its equations ``eqns``) could run the answer's
+    code when compiled or evaluated (a primitive of JAX's renamed, or one whose rules are the
+    answer's, an equation that holds the answer's function, a thread of the answer's still
+    running), or ``None``."""
+    for prim in prims:
+        entry = _PRIMITIVE_NAMES.get(_id(prim))
+        if entry is not None and entry[0] is prim and prim.name != entry[1]:
+            return (f"JAX's primitive {entry[1]!r} was renamed {prim.name!r}: the checks read a program's "
+                    "operations by name, so the answer must not rename them.")
+    for eqn in eqns:
+        entry = _PRIMITIVE_NAMES.get(_id(eqn.primitive))
+        where = _foreign_param(eqn, genuine=entry is not None and entry[0] is eqn.primitive)
+        if where:
+            return (f"the answer's program holds its own code in an operation ({eqn.primitive.name} {where}): "
+                    "an operation runs it when the program is evaluated, with the test's inputs, so the "
+                    "program must be made of JAX's own operations (jax.numpy, jax.lax).")
+    tables = _rule_registries()
+    for prim in prims:
+        where = _foreign_rule(prim, tables)
+        if where:
+            return (f"the answer's program uses the primitive {prim.name!r}, whose {where} is the answer's own "
+                    "code: a primitive's rules run when the program is compiled and evaluated, with the test's "
+                    "inputs at hand, so the program must be made of JAX's own operations (jax.numpy, jax.lax).")
+    where = _answer_thread()
+    if where:
+        return (f"a thread the answer started is still running ({where}) while its program is checked and "
+                "evaluated; an answer computes its result and returns, it leaves nothing running.")
+    return None
+
+
+#: JAX's primitives when this module is imported (those its rule tables name), by id: (primitive, name).
+_PRIMITIVE_NAMES = {_id(p): (p, p.name) for _, table in _rule_registries() for p in _list(table)}
+
+
 def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
            max_ops: int | None = None,
            banned=(), allow=(), why: str = ""):
@@ -739,16 +933,22 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
         if aval is not None and _size(aval) > largest[0]:
             largest = (_size(aval), aval, "an input or output")
     n_ops = 0
+    prims = {}
     for eqn in _walk(jaxpr):
         n_ops += 1
         names.add(eqn.primitive.name)
+        prims[_id(eqn.primitive)] = eqn.primitive
         if max_size is not None:
             for var in eqn.outvars:
                 aval = _getattr(var, "aval", None)
                 if aval is not None and _size(aval) > largest[0]:
                     largest = (_size(aval), aval, eqn.primitive.name)
     why_text = f" This exercise asks you to {why}." if why else ""
-    found = _sorted(names & CALLBACK_PRIMITIVES)
+    problem = _foreign_code(prims.values(), _walk(jaxpr))
+    if problem:
+        raise Forbidden(problem + why_text)
+    found = _sorted((names & CALLBACK_PRIMITIVES) | {_PRIMITIVE_NAMES[i][1] for i in prims if i in _PRIMITIVE_NAMES
+                                                      and _PRIMITIVE_NAMES[i][1] in CALLBACK_PRIMITIVES})
     if found:
         raise Forbidden(f"the answer calls back into Python on the host ({', '.join(found)}); it must be JAX "
                         f"operations only.{why_text}")
@@ -815,6 +1015,8 @@ class Program:
         self.jaxpr = closed
         self._shapes, self._specs, self._static = shapes, specs, _static_set(static_argnums)
         self._fn = _jit(_jaxpr_as_fun(closed))  # compiled: op-by-op evaluation costs seconds
+        # checked again before the first evaluation compiles it (its lowering rules run then)
+        self._prims = _tuple({_id(e.primitive): e.primitive for e in _walk(closed.jaxpr)}.values())
 
     @property
     def seed(self) -> int:
@@ -829,7 +1031,13 @@ class Program:
         import numpy as np
 
         h = hashlib.sha256(_str(self.jaxpr.jaxpr).encode())
-        for c in self.jaxpr.consts:
+        consts = _list(self.jaxpr.consts)
+        for eqn in _walk(self.jaxpr.jaxpr):  # a nested program's own constants (its text names, not shows, them)
+            for value in eqn.params.values():
+                for sub in (value if _isinstance(value, (_tuple, _list)) else (value,)):
+                    if _isinstance(sub, _ClosedJaxpr):
+                        consts += _list(sub.consts)
+        for c in consts:
             a = np.asarray(c)
             h.update(_str((a.shape, _str(a.dtype))).encode())
             h.update(a.tobytes())
@@ -853,6 +1061,10 @@ class Program:
                                  f"{[(w.shape, _str(w.dtype)) for w in want]}; got {[(g.shape, _str(g.dtype)) for g in got]}. "
                                  f"Trace it with specs of these shapes and dtypes (traced_program).")
             leaves += _jax.tree.leaves(a)
+        problem = _foreign_code(self._prims) if self._prims is not None else None
+        if problem:
+            raise Forbidden(problem)
+        self._prims = None
         out = self._fn(*leaves)
         structure = _jax.tree.structure(self._shapes)
         _check_structure(structure, "the answer's output")  # unflattening runs no answer code, after the check
@@ -921,7 +1133,8 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
 # The check's own functions, compared with their import-time code on every use.
 _OWN = tuple((f, f.__code__) for f in (
     forbid, concrete, _check_structure, _library_type, traced, run_traced, traced_program, spec, _spec, _static_set,
-    Program.__init__, Program.__call__, Program.seed.fget, op_count, _trace, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    Program.__init__, Program.__call__, Program.seed.fget, op_count, _trace, _answer_code_in, _rule_registries,
+    _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
 ))

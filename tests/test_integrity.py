@@ -14,6 +14,7 @@ import threading
 import types
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -693,3 +694,178 @@ def test_op_count_and_the_seed_are_part_of_the_checked_code():
         op_count.__code__ = code
     assert caught(lambda: None) is None
     assert any(f is Program.seed.fget for f, _ in integrity._OWN)
+
+
+def _norm2_primitive(rule_reads_inputs: bool):
+    """A primitive of the answer's own (jax.extend.core.Primitive), as an answer could make one: its
+    lowering runs when the program is compiled, and with ``rule_reads_inputs`` it walks the stack to
+    the caller's inputs and emits the result as a constant, so the checked program reads ``norm2 a``."""
+    from jax._src import core as jcore
+    from jax._src.interpreters import mlir
+    from jax.extend.core import Primitive
+
+    prim = Primitive("norm2")
+    prim.def_abstract_eval(lambda x: jcore.ShapedArray((), x.dtype))
+
+    def lowering(ctx, x):
+        frame = sys._getframe()
+        while rule_reads_inputs and frame is not None:
+            if "hidden" in frame.f_locals:
+                return [mlir.ir_constant(np.array(float(np.sum(np.asarray(frame.f_locals["hidden"]) ** 2))))]
+            frame = frame.f_back
+        return [mlir.ir_constant(np.array(0.0))]
+
+    mlir.register_lowering(prim, lowering)
+    return prim
+
+
+def test_a_primitive_of_the_answers_own_is_refused():
+    from course.integrity import spec, traced_program
+
+    prim = _norm2_primitive(rule_reads_inputs=True)
+    with pytest.raises(Forbidden, match=r"primitive 'norm2', whose abstract_eval .* is the answer's own code"):
+        traced_program(lambda x: prim.bind(x), spec((5,)))
+
+    # what it would do: a clean-looking program whose value the lowering read from the caller's frames
+    closed = jax.make_jaxpr(lambda x: prim.bind(x))(jnp.zeros(5))
+    hidden = np.random.default_rng(0).normal(size=5)
+    assert str(closed).count("norm2") == 1
+    np.testing.assert_allclose(jax.jit(jax.extend.core.jaxpr_as_fun(closed))(hidden)[0], np.sum(hidden**2))
+
+    class Subclass(type(prim)):  # the answer's own class of primitive, JAX's rules otherwise
+        def bind(self, *args, **params):
+            return super().bind(*args, **params)
+
+    sub = Subclass("sin2")
+    sub.def_abstract_eval(lambda x: x)
+    with pytest.raises(Forbidden, match=r"primitive 'sin2', whose class .*bind"):
+        traced_program(lambda x: sub.bind(x), spec((5,)))
+
+
+def test_a_lowering_rule_replaced_by_the_answer_is_refused_and_jaxs_own_are_not():
+    from jax._src.interpreters import mlir
+    from jax._src.lax import lax as lax_internal
+
+    from course.integrity import spec, traced_program
+
+    def honest(x):  # JAX's operations, a custom derivative, a loop, a decomposition: all JAX's rules
+        @jax.custom_jvp
+        def g(y):
+            return jnp.sin(y) @ y
+
+        g.defjvp(lambda p, t: (g(p[0]), t[0].sum()))
+        return g(x) + jnp.linalg.eigvalsh(jnp.outer(x, x)).sum() + jax.lax.fori_loop(0, 3, lambda i, c: 2 * c, x).sum()
+
+    program = traced_program(honest, spec((4,)))
+    x = jnp.arange(4.0)
+    np.testing.assert_allclose(program(x), honest(x), rtol=1e-12)
+
+    genuine = mlir._lowerings[lax_internal.sin_p]
+    try:
+        mlir.register_lowering(lax_internal.sin_p, lambda ctx, x, **params: genuine.rule(ctx, x, **params))
+        with pytest.raises(Forbidden, match=r"primitive 'sin', whose lowering rule in .*_lowerings"):
+            traced_program(lambda y: jnp.sin(y), spec((4,)))
+        # replaced after the trace, before the first evaluation compiles the program: checked then too
+        mlir._lowerings[lax_internal.sin_p] = genuine
+        program = traced_program(lambda y: jnp.sin(y) * 2.0, spec((4,)))
+        mlir.register_lowering(lax_internal.sin_p, lambda ctx, x, **params: genuine.rule(ctx, x, **params))
+        with pytest.raises(Forbidden, match="primitive 'sin'"):
+            program(x)
+    finally:
+        mlir._lowerings[lax_internal.sin_p] = genuine
+        jax.clear_caches()
+    np.testing.assert_allclose(program(x), 2 * np.sin(x), rtol=1e-12)
+
+
+def test_a_thread_of_the_answers_still_running_is_refused():
+    from course.integrity import spec, traced_program
+
+    stop = threading.Event()
+
+    def lurk():  # could rewrite a rule between the check and the compilation
+        stop.wait(30)
+
+    def answer(x):
+        threading.Thread(target=lurk, daemon=True).start()
+        return 2.0 * x
+
+    try:
+        with pytest.raises(Forbidden, match=r"a thread the answer started is still running \(lurk"):
+            traced_program(answer, spec((3,)))
+    finally:
+        stop.set()
+
+
+def test_the_seed_covers_a_nested_programs_own_constants():
+    from course.integrity import spec, traced_program
+
+    # a closed program inside an equation keeps its constants apart from the outer ones, and the
+    # printed text only names them: two programs differing only there must differ in their seeds
+    def with_branch(c):
+        program = traced_program(lambda x: jax.lax.cond(x.sum() > 0, lambda y: y + 1.0, lambda y: y - 1.0, x),
+                                 spec((3,)))
+        inner = jax.make_jaxpr(lambda y: y + np.asarray(c))(np.zeros(3))  # one constant, [c, c, c]
+        assert len(inner.consts) == 1
+        for eqn in program.jaxpr.jaxpr.eqns:
+            if "branches" in eqn.params:
+                eqn.params["branches"] = (inner, *eqn.params["branches"][1:])
+                return program
+        pytest.fail("no cond in the program")
+
+    one, two = with_branch([1.0, 1.0, 1.0]), with_branch([2.0, 2.0, 2.0])
+    assert str(one.jaxpr) == str(two.jaxpr) and one.seed != two.seed
+
+
+def _guard_module():
+    """The grader's kernel-side guard (course/_guard.py), loaded here as the grading kernel does."""
+    import importlib.util
+    from pathlib import Path
+
+    import course
+
+    spec = importlib.util.spec_from_file_location("_course_grader_test", Path(course.__file__).parent / "_guard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_guard_puts_back_jaxs_rules_and_internals_the_answer_replaced():
+    """An answer cell that replaces what JAX runs below its public names (a lowering in its rule
+    tables, a primitive's attribute, a private module's function, a method of JAX's classes) would
+    change the test's own reference: the grader's guard puts each back before a test cell (and fails
+    one that replaces them as it runs); what JAX itself replaces (not the answer's code) it leaves."""
+    from jax._src import core as jcore
+    from jax._src.interpreters import mlir
+    from jax._src.lax import lax as lax_internal
+    from jax._src.numpy import ufuncs
+
+    guard = _guard_module()
+    guard._deep_snapshot({"jax", "jaxlib", "numpy"})
+    assert guard._deep_changed(fix=False) == []
+    x = jnp.arange(3.0)
+    sin_rule, sin_abstract = mlir._lowerings[lax_internal.sin_p], lax_internal.sin_p.abstract_eval
+    cos, bind, name = ufuncs.cos, jcore.Primitive.bind, lax_internal.sin_p.name
+    try:
+        mlir.register_lowering(lax_internal.sin_p, lambda ctx, y, **p: mlir.lower_fun(jnp.cos, False)(ctx, y))
+        jax.clear_caches()
+        np.testing.assert_allclose(jnp.sin(x), np.cos(x))  # what a test's reference would compute now
+        lax_internal.sin_p.abstract_eval = lambda *a, **k: sin_abstract(*a, **k)
+        ufuncs.cos = lambda y: y
+        jcore.Primitive.bind = lambda self, *a, **k: bind(self, *a, **k)
+        lax_internal.sin_p.name = "add"
+        changed = guard._deep_changed(fix=True)
+        assert any("_lowerings[add]" in c or "_lowerings[sin]" in c for c in changed), changed
+        assert {"the primitive sin.abstract_eval", "the primitive sin.name", "jax._src.numpy.ufuncs.cos",
+                "jax._src.core.Primitive.bind"} <= set(changed), changed
+        assert mlir._lowerings[lax_internal.sin_p] is sin_rule and ufuncs.cos is cos
+        assert jcore.Primitive.bind is bind and lax_internal.sin_p.name == name
+        np.testing.assert_allclose(jnp.sin(x), np.sin(x))  # and the compiled caches were dropped
+        assert guard._deep_changed(fix=False) == []
+        # JAX's own rebinding (library code, not the answer's) is not tampering
+        ufuncs.cos = np.cos
+        assert guard._deep_changed(fix=False) == []
+    finally:
+        mlir._lowerings[lax_internal.sin_p] = sin_rule
+        lax_internal.sin_p.abstract_eval, lax_internal.sin_p.name = sin_abstract, name
+        ufuncs.cos, jcore.Primitive.bind = cos, bind
+        jax.clear_caches()
