@@ -132,6 +132,8 @@ def _deep_snapshot(tops):
     if integrity is None or not _callable(getattr(integrity, "_answer_code_in", None)):
         return
     _DEEP_CODE[0] = integrity._answer_code_in
+    _DEEP_CODE_FILE[0] = integrity._is_answer_code
+    _THREAD_CHECK[0] = integrity._answer_thread
     for label, table in integrity._rule_registries():
         _DEEP_TABLES.append((label, table, dict(table)))
     prims = {_id(p): p for _, _, snap in _DEEP_TABLES for p in snap}
@@ -151,13 +153,22 @@ def _deep_snapshot(tops):
             continue
         if not _public(name) and name.split(".")[0] != "numpy":  # public ones: _SNAPSHOT, every change
             _DEEP_DICTS.append((name, d, {k: v for k, v in d.items() if _callable(v)}, frozenset(d)))
-        for v in _list(d.values()):
-            if _isinstance(v, type) and getattr(v, "__module__", None) == name and _id(v) not in _SEEN_CLASSES:
+        for k, v in _list(d.items()):
+            if _isinstance(v, _FunctionType) and _id(v) not in _SEEN_CLASSES:
+                _SEEN_CLASSES.add(_id(v))
+                _DEEP_CODES.append((f"{name}.{k}", v, v.__code__))
+            elif _isinstance(v, type) and getattr(v, "__module__", None) == name and _id(v) not in _SEEN_CLASSES:
                 _SEEN_CLASSES.add(_id(v))
                 _DEEP_CLASSES.append((f"{name}.{v.__qualname__}", v, dict(v.__dict__)))
+                for attr, member in _list(v.__dict__.items()):
+                    f = getattr(member, "__func__", member)  # staticmethod, classmethod
+                    if _isinstance(f, _FunctionType) and _id(f) not in _SEEN_CLASSES:
+                        _SEEN_CLASSES.add(_id(f))
+                        _DEEP_CODES.append((f"{name}.{v.__qualname__}.{attr}", f, f.__code__))
 
 
-_SEEN_CLASSES = set()
+_SEEN_CLASSES = set()  # ids of the classes and functions recorded (each once)
+_DEEP_CODES = []  # (label, function, its __code__ at install): a code swap keeps the function's identity
 
 
 def _deep_changed(fix):
@@ -200,6 +211,11 @@ def _deep_changed(fix):
                         delattr(cls, k)
                     except (TypeError, AttributeError):
                         pass
+    for label, f, code in _DEEP_CODES:
+        if f.__code__ is not code and code_in(f):
+            out.append(f"the code of {label}")
+            if fix:
+                f.__code__ = code
     for label, table, snap in _DEEP_TABLES:
         for k, v in snap.items():
             cur = table.get(k, _MISSING)
@@ -221,9 +237,51 @@ def _deep_changed(fix):
     return out
 
 
+# A thread of the submission's that runs while a test cell does can rebind the names the test uses
+# (``np`` in the kernel's namespace, for the length of an assert) and undo it before the cell ends:
+# nothing the checks above look at stays changed. So a test cell during which the submission's code
+# runs on another thread (one left running by an earlier cell, or one started as the cell runs) fails.
+_THREAD_CHECK = [None]  # course.integrity._answer_thread: a thread other than this one in the answer's code
+_THREADS = []  # what the probe and the checks found while the test cell ran
+_PROBE_PREVIOUS = [None]
+
+
+def _thread_probe(frame, event, arg):
+    """threading.setprofile's function while a test cell runs: each new thread calls it once, first thing."""
+    _sys.setprofile(None)
+    import threading
+
+    thread = threading.current_thread()
+    for f in (getattr(thread, "_target", None), getattr(type(thread), "run", None)):
+        f = getattr(f, "__func__", f)
+        code = getattr(f, "__code__", None)
+        check = _DEEP_CODE_FILE[0]
+        if code is not None and check is not None and check(code, ""):
+            _THREADS.append(f"a thread running {code.co_name}")
+            return
+
+
+_DEEP_CODE_FILE = [None]  # course.integrity._is_answer_code
+
+
+def _answer_threads():
+    check = _THREAD_CHECK[0]
+    where = check() if check is not None else None
+    if where:
+        _THREADS.append(f"a thread running {where}")
+
+
 def untampered():
     """Appended to every test cell: fail it if a name the grader restored was replaced while it ran."""
+    _answer_threads()
+    threads = list(dict.fromkeys(_THREADS))
+    _THREADS.clear()
     changed = list(dict.fromkeys(_WRITES + _changed() + _deep_changed(fix=True)))
+    if threads:
+        restore()
+        raise AssertionError(f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
+                             "while this test cell ran; it could change what the test reads, so this exercise scores "
+                             "0 (an answer computes its result and returns: it leaves nothing running)")
     _WRITES.clear()
     if changed:
         restore()
@@ -414,6 +472,12 @@ def _pre_run_cell(info):
     restore()
     _deep_changed(fix=True)
     _WRITES.clear()
+    _THREADS.clear()
+    _answer_threads()  # one left running by an earlier cell
+    import threading
+
+    _PROBE_PREVIOUS[0] = threading.getprofile()
+    threading.setprofile(_thread_probe)
     ns = _ip.user_ns
     for name in (_CHECK, _LAST):
         _STASH.append((name, ns.get(name, _MISSING)))
@@ -429,6 +493,10 @@ def _pre_run_cell(info):
 
 
 def _post_run_cell(result):
+    if _IN_TEST[0]:
+        import threading
+
+        threading.setprofile(_PROBE_PREVIOUS[0])
     _IN_TEST[0] = False
     _unhide_source()
     if not _STASH:

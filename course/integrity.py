@@ -621,15 +621,33 @@ AUTODIFF = (
 _LIBRARY_TOPS = _frozenset({"builtins", "numpy", "jax", "jaxlib", "collections"})
 
 
-def _library_type(t) -> bool:
-    """Whether ``t`` comes from Python, NumPy or JAX (not from the answer's own code)."""
-    return (_getattr(t, "__module__", "") or "").split(".")[0] in _LIBRARY_TOPS
+try:  # JAX's pytree node types registered from Python: type -> (flatten, unflatten)
+    from jax._src.tree_util import _registry as _TREE_REGISTRY
+except ImportError:  # another JAX: a node type of no container Python knows is then refused
+    _TREE_REGISTRY = {}
+_CONTAINERS = (tuple, list, dict, type(None), _collections.OrderedDict, _collections.defaultdict)
+
+
+def _library_type(t, aux=_MISSING) -> bool:
+    """Whether ``t`` comes from Python, NumPy or JAX, not from the answer's own code: its module (which
+    a class can claim: ``__module__ = "jax.tree_util"``), its methods, and for a pytree node the
+    functions registered to flatten and unflatten it and its auxiliary data (``aux``), none of them
+    the answer's."""
+    if (_getattr(t, "__module__", "") or "").split(".")[0] not in _LIBRARY_TOPS or _answer_code_in(t):
+        return False
+    if aux is _MISSING:
+        return True
+    if t not in _CONTAINERS and not issubclass(t, tuple):  # named tuples: Python's own flatten
+        entry = _TREE_REGISTRY.get(t)
+        if entry is None or _answer_code_in(entry):
+            return False
+    return _answer_code_in(aux) is None
 
 
 def _check_structure(treedef, what: str) -> None:
     """Every node of ``treedef`` is a container of Python, NumPy or JAX (its unflatten runs no answer code)."""
     node = treedef.node_data()
-    if node is not None and not _library_type(node[0]):
+    if node is not None and not _library_type(node[0], node[1]):
         raise Forbidden(f"{what} is an object of type {node[0].__qualname__}, defined by the answer; return "
                         "arrays, numbers, or tuples, lists and dicts of them")
     for child in treedef.children():
@@ -666,7 +684,8 @@ def concrete(value, what: str = "the answer"):
 
 
 #: Primitives that run Python on the host and return values into the computation.
-CALLBACK_PRIMITIVES = frozenset({"pure_callback", "io_callback", "callback", "host_callback"})
+CALLBACK_PRIMITIVES = frozenset({"pure_callback", "io_callback", "callback", "host_callback",
+                                 "ffi_call"})  # compiled code outside JAX (a ctypes function can be Python)
 #: Primitives of compiled loops (``lax.fori_loop``, ``while_loop``, ``scan``).
 LOOP_PRIMITIVES = frozenset({"while", "scan"})
 
@@ -950,8 +969,8 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
     found = _sorted((names & CALLBACK_PRIMITIVES) | {_PRIMITIVE_NAMES[i][1] for i in prims if i in _PRIMITIVE_NAMES
                                                       and _PRIMITIVE_NAMES[i][1] in CALLBACK_PRIMITIVES})
     if found:
-        raise Forbidden(f"the answer calls back into Python on the host ({', '.join(found)}); it must be JAX "
-                        f"operations only.{why_text}")
+        raise Forbidden(f"the answer calls back into Python on the host, or into compiled code outside JAX "
+                        f"({', '.join(found)}); it must be JAX operations only.{why_text}")
     if not loops:
         found = _sorted(names & LOOP_PRIMITIVES)
         if found:

@@ -845,6 +845,7 @@ def test_the_guard_puts_back_jaxs_rules_and_internals_the_answer_replaced():
     x = jnp.arange(3.0)
     sin_rule, sin_abstract = mlir._lowerings[lax_internal.sin_p], lax_internal.sin_p.abstract_eval
     cos, bind, name = ufuncs.cos, jcore.Primitive.bind, lax_internal.sin_p.name
+    eval_code = jcore.eval_jaxpr.__code__
     try:
         mlir.register_lowering(lax_internal.sin_p, lambda ctx, y, **p: mlir.lower_fun(jnp.cos, False)(ctx, y))
         jax.clear_caches()
@@ -853,7 +854,9 @@ def test_the_guard_puts_back_jaxs_rules_and_internals_the_answer_replaced():
         ufuncs.cos = lambda y: y
         jcore.Primitive.bind = lambda self, *a, **k: bind(self, *a, **k)
         lax_internal.sin_p.name = "add"
+        jcore.eval_jaxpr.__code__ = (lambda jaxpr, consts, *args, propagate_source_info=True: args).__code__
         changed = guard._deep_changed(fix=True)
+        assert jcore.eval_jaxpr.__code__ is eval_code and "the code of jax._src.core.eval_jaxpr" in changed
         assert any("_lowerings[add]" in c or "_lowerings[sin]" in c for c in changed), changed
         assert {"the primitive sin.abstract_eval", "the primitive sin.name", "jax._src.numpy.ufuncs.cos",
                 "jax._src.core.Primitive.bind"} <= set(changed), changed
@@ -867,5 +870,67 @@ def test_the_guard_puts_back_jaxs_rules_and_internals_the_answer_replaced():
     finally:
         mlir._lowerings[lax_internal.sin_p] = sin_rule
         lax_internal.sin_p.abstract_eval, lax_internal.sin_p.name = sin_abstract, name
-        ufuncs.cos, jcore.Primitive.bind = cos, bind
+        ufuncs.cos, jcore.Primitive.bind, jcore.eval_jaxpr.__code__ = cos, bind, eval_code
         jax.clear_caches()
+
+
+def test_a_foreign_function_call_is_refused_like_a_callback():
+    """A function registered with XLA as a custom-call target can be Python behind ctypes: a program
+    that calls one (jax.ffi.ffi_call) runs code no trace shows, with the test's inputs."""
+    import ctypes
+
+    from course.integrity import spec, traced_program
+
+    seen = []
+
+    def target(out, ins):  # XLA's legacy custom-call signature: the output and input buffers
+        seen.append(True)
+        x = np.ctypeslib.as_array(ctypes.cast(ins[0], ctypes.POINTER(ctypes.c_double)), shape=(3,))
+        ctypes.cast(out, ctypes.POINTER(ctypes.c_double))[0] = float(np.sum(x**2))
+
+    c_target = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p))(target)
+    capsule_new = ctypes.pythonapi.PyCapsule_New
+    capsule_new.restype, capsule_new.argtypes = ctypes.py_object, (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
+    jax.ffi.register_ffi_target("course_test_sum_of_squares",
+                                capsule_new(ctypes.cast(c_target, ctypes.c_void_p).value, b"xla._CUSTOM_CALL_TARGET", None),
+                                platform="cpu", api_version=0)
+
+    def answer(x):
+        call = jax.ffi.ffi_call("course_test_sum_of_squares", jax.ShapeDtypeStruct((), x.dtype),
+                                custom_call_api_version=1, legacy_backend_config="")
+        return call(x)
+
+    x = jnp.array([1.0, 2.0, 3.0])
+    assert float(jax.jit(answer)(x)) == 14.0 and seen  # what the program would compute, in Python
+    with pytest.raises(Forbidden, match=r"compiled code outside JAX \(ffi_call\)"):
+        traced_program(answer, spec((3,)))
+
+
+def test_a_pytree_node_of_the_answers_own_is_refused_whatever_module_it_claims():
+    from course.integrity import concrete, spec, traced_program
+
+    class Later:  # a node of the answer's, claiming to be JAX's: its unflatten would run after the check
+        __module__ = "jax.tree_util"
+
+        def __init__(self, leaves):
+            self.leaves = leaves
+
+    jax.tree_util.register_pytree_node(Later, lambda n: (tuple(n.leaves), None), lambda aux, leaves: Later(leaves))
+    program = traced_program(lambda x: Later([2.0 * x]), spec((3,)))
+    with pytest.raises(Forbidden, match="Later, defined by the answer"):
+        program(jnp.ones(3))  # before anything is unflattened
+    with pytest.raises(Forbidden, match="Later, defined by the answer"):
+        with forbid():
+            concrete(Later([jnp.ones(3)]))
+
+    class Quiet:  # no method of its own: the functions registered for it are the answer's
+        __module__ = "jax.tree_util"
+
+    jax.tree_util.register_pytree_node(Quiet, lambda n: ((), None), lambda aux, leaves: Quiet())
+    program = traced_program(lambda x: Quiet(), spec((3,)))
+    with pytest.raises(Forbidden, match="Quiet, defined by the answer"):
+        program(jnp.ones(3))
+    # Python's and JAX's containers, JAX's named tuples included, are fine
+    program = traced_program(lambda x: {"e": jnp.linalg.eigh(jnp.outer(x, x)), "l": [x, (x,)]}, spec((3,)))
+    out = program(jnp.ones(3))
+    assert type(out["e"]).__name__ == "EighResult" and isinstance(out["l"][1], tuple)
