@@ -26,15 +26,29 @@ submission runs. :func:`install` then
    its line cache, the kernel's request), so an answer cannot read the hidden tests from there; it
    is put back after the cell.
 
+6. records JAX's rule tables (lowerings, abstract evaluation...), its primitives' attributes, the
+   functions of its private modules and the methods of its and numpy's classes, and puts back
+   whatever of them holds the submission's code before each test cell (a test cell during which
+   that happens fails): a lowering replaced in an answer cell would change the test's reference;
+7. records IPython's hooks (text and AST transformers, event callbacks, the shell's and kernel's
+   methods and message handlers) and puts them back after every cell; an audit hook, which no code
+   removes, checks them as each cell is compiled (and a test cell's text against its own) and fails
+   the cell when they were changed: a text transformer that turned test cells into ``pass`` scored
+   full marks;
+8. fails a test cell during which the submission's code runs on another thread (left running by an
+   earlier cell, or started as the cell runs): such a thread can rebind the names the test reads
+   and put them back before the cell ends; and one after which a name the test uses is bound to
+   something else in the notebook's namespace.
+
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
 ``all = lambda *a: True``), and replacing a library function's code or defaults
 (``jax.hessian.__code__ = ...``). :mod:`course.integrity`, when the solution uses it, is imported
 after the solution's other modules, so the exercises' check records the genuine functions before
 the submission runs. What is not: code that deliberately attacks the grader itself
-(unregistering IPython hooks, editing this module, patching C types, reading the solution file),
-helper names defined in ordinary cells of the notebook, and modules first imported after the
-snapshot. Run untrusted submissions in a sandbox.
+(editing this module, patching C types, a replaced run_cell that never compiles the test cell,
+reading the solution file), helper names defined in ordinary cells of the notebook, and modules
+first imported after the snapshot. Run untrusted submissions in a sandbox.
 """
 
 import builtins as _builtins
@@ -90,11 +104,126 @@ class _Watched(_types.ModuleType):
 
 
 def _audit(event, args):
-    """sys audit hook: a write to a snapshotted function's code or defaults while a test cell runs."""
+    """sys audit hook: a write to a snapshotted function's code or defaults while a test cell runs;
+    and, as a cell's text is compiled, the shell that runs it checked (see :func:`_shell_changed`)."""
     if event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
         name = _CODE_IDS.get(_id(args[0]))
         if name is not None:
             _WRITES.append(f"the {args[1]} of {name}")
+    elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
+            and _isinstance(args[1], str) and ("ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
+        _check_compiled_cell(args[0])  # IPython parsing a cell's text (its code is compiled from the tree)
+
+
+# IPython runs each cell through hooks a submission can add to or replace: text transformers (which
+# run before the cell is even recognised as a test: one that returns "pass" for a cell with an assert
+# scored full marks), AST transformers, event callbacks (the guard's own among them), the shell's
+# and the kernel's methods and message handlers. The guard records them at install and puts them back
+# after every cell (so the next one runs through IPython's own); an audit hook, which no code can
+# remove, checks them again as each cell's text is compiled, with the text of a test cell, and fails
+# the cell when they differ. Not defended: a replaced run_cell that never compiles the test cell.
+_SHELL = []  # one dict: what install recorded of the shell
+
+
+def _shell_snapshot(ip):
+    import IPython.core.inputtransformer2 as it2
+
+    kernel = getattr(ip, "kernel", None)
+    lists = [(f"shell.{n}", getattr(ip, n)) for n in ("input_transformers_cleanup", "input_transformers_post",
+                                                         "ast_transformers")]
+    tm = ip.input_transformer_manager
+    lists += [(f"input_transformer_manager.{n}", getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms",
+                                                                           "token_transformers")
+              if _isinstance(getattr(tm, n, None), list)]
+    lists += [(f"events[{e!r}]", cbs) for e, cbs in ip.events.callbacks.items()]
+    dicts = [("kernel.shell_handlers", getattr(kernel, "shell_handlers", None)),
+             ("kernel.control_handlers", getattr(kernel, "control_handlers", None))]
+    objects = [("shell", ip), ("shell.events", ip.events), ("shell.input_transformer_manager", tm),
+               ("shell.compile", ip.compile), ("shell.displayhook", ip.displayhook), ("kernel", kernel)]
+    classes = {}
+    for _, obj in objects:
+        for klass in type(obj).__mro__ if obj is not None else ():
+            if klass is not object and _id(klass) not in classes:
+                classes[_id(klass)] = (klass, dict(klass.__dict__))
+    _SHELL.append({
+        "ip": ip, "lists": [(label, lst, list(lst)) for label, lst in lists],
+        "dicts": [(label, d, dict(d)) for label, d in dicts if _isinstance(d, dict)],
+        "attrs": [(label, obj, set(vars(obj))) for label, obj in objects if obj is not None and hasattr(obj, "__dict__")],
+        "refs": [(name, getattr(ip, name)) for name in ("input_transformer_manager", "events", "compile", "displayhook",
+                                                        "prefilter_manager", "kernel")],
+        "classes": list(classes.values()), "transformer": it2.TransformerManager(),
+    })
+
+
+def _shell_changed(fix):
+    """What differs from the shell install recorded (put back with ``fix``)."""
+    snap, out = _SHELL[0], []
+    ip = snap["ip"]
+    for name, value in snap["refs"]:
+        if getattr(ip, name, None) is not value:
+            out.append(f"shell.{name}")
+            if fix:
+                _setattr(ip, name, value)
+    for label, lst, saved in snap["lists"]:
+        if len(lst) != len(saved) or any(a is not b for a, b in zip(lst, saved)):
+            out.append(label)
+            if fix:
+                lst[:] = saved
+    for label, d, saved in snap["dicts"]:
+        if len(d) != len(saved) or any(d.get(k, _MISSING) is not v for k, v in saved.items()):
+            out.append(label)
+            if fix:
+                d.clear()
+                d.update(saved)
+    for label, obj, keys in snap["attrs"]:  # a method shadowed by an attribute of the instance
+        methods = {k for klass in type(obj).__mro__ for k, v in vars(klass).items() if _callable(v)}
+        for k in [k for k in vars(obj) if k not in keys and k in methods]:
+            out.append(f"{label}.{k}")
+            if fix:
+                delattr(obj, k)
+    for klass, saved in snap["classes"]:  # methods only (traitlets caches its own data on classes)
+        d = klass.__dict__
+        for k in [k for k in set(d) | set(saved) if d.get(k, _MISSING) is not saved.get(k, _MISSING)
+                  and (_method(d.get(k)) or _method(saved.get(k)))]:
+            out.append(f"{klass.__qualname__}.{k}")
+            if fix:
+                try:
+                    if k in saved:
+                        _setattr(klass, k, saved[k])
+                    else:
+                        delattr(klass, k)
+                except (TypeError, AttributeError):
+                    pass
+    return out
+
+
+def _method(value):
+    return _isinstance(value, (_FunctionType, staticmethod, classmethod, property)) or (
+        value is not None and not _isinstance(value, (dict, list, tuple, set, str, int, float, type(None)))
+        and _callable(value))
+
+
+def _check_compiled_cell(source):
+    """The audit hook, as IPython compiles a cell's text: fail the cell if the shell was changed (the
+    text of a test cell must then be its own, through IPython's own transformations)."""
+    changed = _shell_changed(fix=True)
+    raw = _RAW[0] if _IN_TEST[0] else None
+    if raw is None:
+        kernel = getattr(_SHELL[0]["ip"], "kernel", None)
+        parent = kernel.get_parent() if kernel is not None and _callable(getattr(kernel, "get_parent", None)) else None
+        content = parent.get("content") if _isinstance(parent, dict) else None
+        code = content.get("code") if _isinstance(content, dict) else None
+        raw = code if _isinstance(code, str) and code in _TESTS else None
+        if raw is not None:
+            changed.append("the guard's hooks (a test cell ran without them)")
+    if raw is not None:
+        text = source.decode() if _isinstance(source, bytes) else source
+        if text.rstrip() != _SHELL[0]["transformer"].transform_cell(raw).rstrip():
+            changed.append("the test cell's text (rewritten before it ran)")
+    if changed:
+        shown = ", ".join(dict.fromkeys(changed[:5]))
+        raise AssertionError(f"tampering: {shown} was replaced before this cell ran; the grader put it back and "
+                             "the cell fails (a test cell scores 0)")
 
 
 def _changed():
@@ -276,7 +405,10 @@ def untampered():
     _answer_threads()
     threads = list(dict.fromkeys(_THREADS))
     _THREADS.clear()
-    changed = list(dict.fromkeys(_WRITES + _changed() + _deep_changed(fix=True)))
+    ns = _ip.user_ns  # the names this test uses, bound by the pre hook to the genuine objects
+    rebound = [f"the name {name} in the notebook's namespace" for name in _TESTS.get(_RAW[0], ())
+               if name in _ALIASES and ns.get(name, _MISSING) is not _ALIASES[name]]
+    changed = list(dict.fromkeys(_WRITES + rebound + _changed() + _deep_changed(fix=True)))
     if threads:
         restore()
         raise AssertionError(f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
@@ -434,6 +566,10 @@ def install(modules, aliases, tests):
     ip.events.register("pre_run_cell", _pre_run_cell)
     ip.events.register("post_run_cell", _post_run_cell)
     ip.ast_transformers.append(_AppendCheck())
+    try:
+        _shell_snapshot(ip)
+    except Exception:  # another IPython: the shell is not checked
+        _SHELL.clear()
     _sys.addaudithook(_audit)
 
 
@@ -493,6 +629,8 @@ def _pre_run_cell(info):
 
 
 def _post_run_cell(result):
+    if _SHELL:
+        _shell_changed(fix=True)  # the next cell runs through IPython's own hooks
     if _IN_TEST[0]:
         import threading
 

@@ -35,8 +35,21 @@ What :func:`forbid` catches, while the block runs:
   fails; a block that ran over in C fails when it returns.
 - **A value read later.** What the answer returns is read inside the block with
   :func:`concrete`: an answer's own ``__array__``, ``__int__`` or pytree flatten would otherwise do
-  the banned work when the test compares it, after the block. :data:`AUTODIFF` bans every way JAX
-  differentiates, private entry points and ``jet`` included.
+  the banned work when the test compares it, after the block. A type counts as the answer's by its
+  methods and its registered flatten/unflatten, whatever module it claims. :data:`AUTODIFF` bans
+  every way JAX differentiates, private entry points and ``jet`` included.
+- **The test's names rebound.** The answer's functions share the test's namespace: one that rebinds
+  ``np`` there as it is called (to a module whose asserts pass) fails the block.
+
+What :func:`traced` and :func:`traced_program` add: the program must be JAX's operations run by
+JAX's own rules. A host callback or a foreign-function call (``ffi_call``, whose target can be
+Python behind ``ctypes``), under any name (a JAX primitive renamed is refused); a primitive whose
+class, attributes or any rule in JAX's tables (lowering, abstract evaluation, printing...) is the
+answer's code (a primitive of its own, or a lowering of ``sin_p`` registered again): such a rule
+runs when the program is compiled, with the test's inputs at hand; an equation that holds the
+answer's function (custom derivative and batching rules, run only when the program is
+transformed, excepted); a thread of the answer's still running. A program is checked again before
+its first evaluation compiles it.
 
 Every violation is recorded, then raised as :class:`Forbidden` (an ``AssertionError``, so a test
 cell that meets one scores zero). An answer that catches the exception still fails: the block
@@ -45,9 +58,12 @@ re-raises what was recorded when it ends.
 Tampering. The check compares its own functions, and each banned function, with the code they
 had when this module was first imported; in the grader that is before any cell of the submission
 runs, and the grader's guard also puts back module attributes and code objects before each test
-cell. A difference is a violation. What is not defended: code that rewrites the recorded snapshot
-itself through the interpreter's internals (``ctypes`` on live objects). The grader runs
-submissions in a sandbox; this check is about routes, not about attacks on the grader.
+cell (and JAX's rule tables, private functions and class methods, IPython's hooks, the test's
+names; see ``course/_guard.py``). A difference is a violation. What is not defended: code that
+rewrites the recorded snapshot itself through the interpreter's internals (``ctypes`` on live
+objects), a custom-call target registered under the name of one of XLA's own, a name rebound and
+put back within one call of the answer. The grader runs submissions in a sandbox; this check is
+about routes, not about attacks on the grader.
 """
 
 from __future__ import annotations
@@ -461,6 +477,7 @@ class _Guard:
         self.timer = (0.0, 0.0)
         self.thread_previous = None
         self.t0 = 0.0
+        self.names = (None, {})
 
     def _violation(self, what: str, frame) -> None:
         self.violations.append(what + _caller(frame))
@@ -538,6 +555,7 @@ class _Guard:
         if problems:
             raise Forbidden("the check or a function it watches was tampered with: " + "; ".join(problems))
         _clear_caches()
+        self.names = _caller_names()
         self.hook = self._make_hook()
         self.previous = _getprofile()
         self.thread_previous = _thread_getprofile()
@@ -565,6 +583,9 @@ class _Guard:
         if self.seconds is not None and elapsed > self.seconds and not any("longer than" in v for v in self.violations):
             self.violations.append(f"it ran {elapsed:.1f} s, longer than the {self.seconds:g} s this test allows")
         problems = _verify_genuine(self.ban)
+        rebound = _rebound(self.names)
+        if rebound:
+            problems.append(f"the test's {', '.join(rebound[:3])} rebound in the notebook's namespace")
         if problems:
             self.violations.append("tampering: " + "; ".join(problems))
         if self.violations:
@@ -869,6 +890,36 @@ def _foreign_rule(prim, tables) -> str | None:
     return None
 
 
+def _caller_names():
+    """The namespace the test runs in (the first frame outside this module: a notebook's, for a test
+    cell) and its modules and library functions by name, as ``forbid`` begins: the answer's functions
+    share that namespace, and one that rebinds ``np`` there as the test calls it (to a module whose
+    asserts pass) would change what the rest of the test reads."""
+    frame = _sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_HERE):
+        frame = frame.f_back
+    if frame is None:
+        return None, {}
+    ns = frame.f_globals
+    kept = {}
+    for name, value in _list(ns.items()):  # modules and library functions (np, jnp, assert_allclose...)
+        if _isinstance(value, _ModuleType):
+            kept[name] = value
+        elif _isinstance(value, (_FunctionType, _BuiltinType)):
+            home = (_getattr(value, "__module__", None) or "")
+            if _isinstance(home, _str) and home.split(".")[0] in WATCHED and home.split(".")[0] != "course":
+                kept[name] = value
+    return ns, kept
+
+
+def _rebound(names) -> list:
+    """The names of ``names`` (from :func:`_caller_names`) bound to something else now."""
+    ns, kept = names
+    if ns is None:
+        return []
+    return [name for name, value in kept.items() if ns.get(name, _MISSING) is not value]
+
+
 def _answer_thread() -> str | None:
     """A thread other than this one that is running the answer's code (a frame of its stack is; see
     :func:`_is_answer_code`), described; ``None`` when there is none."""
@@ -1153,7 +1204,7 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
 _OWN = tuple((f, f.__code__) for f in (
     forbid, concrete, _check_structure, _library_type, traced, run_traced, traced_program, spec, _spec, _static_set,
     Program.__init__, Program.__call__, Program.seed.fget, op_count, _trace, _answer_code_in, _rule_registries,
-    _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _caller_names, _rebound, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
 ))
