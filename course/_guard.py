@@ -110,6 +110,13 @@ def _audit(event, args):
         name = _CODE_IDS.get(_id(args[0]))
         if name is not None:
             _WRITES.append(f"the {args[1]} of {name}")
+    elif event == "sys.addaudithook" and _DEEP_CODE_FILE[0] is not None:
+        check = _DEEP_CODE_FILE[0]  # no code removes an audit hook: one of the submission's runs for good
+        frame = _sys._getframe(1)
+        while frame is not None and not check(frame.f_code, ""):
+            frame = frame.f_back
+        if frame is not None:
+            _FOREVER.append(f"an audit hook added by the submission (line {frame.f_lineno} of its code)")
     elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
             and _isinstance(args[1], str) and ("ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
         _check_compiled_cell(args[0])  # IPython parsing a cell's text (its code is compiled from the tree)
@@ -391,6 +398,67 @@ def _thread_probe(frame, event, arg):
 
 
 _DEEP_CODE_FILE = [None]  # course.integrity._is_answer_code
+_FOREVER = []  # what the submission did that no one can undo: every later test cell fails
+
+
+# Hooks through which Python runs code in the main thread, at moments the test does not choose: a
+# garbage collection (gc.callbacks), a signal, an import (sys.meta_path, sys.path_hooks), every call
+# (a trace or profile function). One of the submission's could rebind the test's names in the middle
+# of the test; those holding its code are taken out before each test cell, and one added while the
+# cell runs fails it.
+_HOOKS = {}
+
+
+def _hooks_snapshot():
+    import gc
+    import signal
+    import threading
+
+    _HOOKS.update({
+        "gc.callbacks": (gc.callbacks, list(gc.callbacks)), "sys.meta_path": (_sys.meta_path, list(_sys.meta_path)),
+        "sys.path_hooks": (_sys.path_hooks, list(_sys.path_hooks)),
+        "signals": {sig: signal.getsignal(sig) for sig in signal.valid_signals()
+                    if sig not in (signal.SIGKILL, signal.SIGSTOP)},
+        "trace": (_sys.gettrace, _sys.settrace, _sys.gettrace()), "profile": (_sys.getprofile, _sys.setprofile, _sys.getprofile()),
+        "thread trace": (threading.gettrace, threading.settrace, threading.gettrace()),
+    })
+
+
+def _hooks_changed(fix):
+    """The submission's code among the hooks :func:`_hooks_snapshot` recorded (taken out with ``fix``)."""
+    code_in = _DEEP_CODE[0]
+    if code_in is None or not _HOOKS:
+        return []
+    out = []
+    for label in ("gc.callbacks", "sys.meta_path", "sys.path_hooks"):
+        live, saved = _HOOKS[label]
+        added = [h for h in live if not any(h is k for k in saved) and code_in(h)]
+        if added:
+            out.append(f"{label} (a hook of the submission's)")
+            if fix:
+                live[:] = [h for h in live if not any(h is a for a in added)]
+    import signal
+
+    for sig, saved in _HOOKS["signals"].items():
+        try:
+            cur = signal.getsignal(sig)
+        except (ValueError, OSError):
+            continue
+        if cur is not saved and _callable(cur) and code_in(cur):
+            out.append(f"the handler of signal {sig}")
+            if fix:
+                try:
+                    signal.signal(sig, saved if saved is not None else signal.SIG_DFL)
+                except (ValueError, OSError, TypeError):
+                    pass
+    for label in ("trace", "profile", "thread trace"):
+        get, set_, saved = _HOOKS[label]
+        cur = get()
+        if cur is not saved and cur is not None and code_in(cur):
+            out.append(f"the {label} function")
+            if fix:
+                set_(saved)
+    return out
 
 
 def _answer_threads():
@@ -408,7 +476,8 @@ def untampered():
     ns = _ip.user_ns  # the names this test uses, bound by the pre hook to the genuine objects
     rebound = [f"the name {name} in the notebook's namespace" for name in _TESTS.get(_RAW[0], ())
                if name in _ALIASES and ns.get(name, _MISSING) is not _ALIASES[name]]
-    changed = list(dict.fromkeys(_WRITES + rebound + _changed() + _deep_changed(fix=True)))
+    changed = list(dict.fromkeys(_WRITES + rebound + _FOREVER + _hooks_changed(fix=True) + _changed()
+                                 + _deep_changed(fix=True)))
     if threads:
         restore()
         raise AssertionError(f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
@@ -570,6 +639,7 @@ def install(modules, aliases, tests):
         _shell_snapshot(ip)
     except Exception:  # another IPython: the shell is not checked
         _SHELL.clear()
+    _hooks_snapshot()
     _sys.addaudithook(_audit)
 
 
@@ -607,6 +677,7 @@ def _pre_run_cell(info):
         return
     restore()
     _deep_changed(fix=True)
+    _hooks_changed(fix=True)
     _WRITES.clear()
     _THREADS.clear()
     _answer_threads()  # one left running by an earlier cell

@@ -801,7 +801,7 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
         parts = (kind, _getattr(obj, "__dict__", {}).get("__wrapped__"))  # a callable object: its class
     else:  # a record (jax's LoweringRuleEntry, a rule and its options): its class and its fields
         fields = _getattr(obj, "__dict__", None)
-        parts = _tuple(fields.values()) if _type(fields) is dict and _len(fields) <= 16 else ()
+        parts = (kind, *fields.values()) if _type(fields) is dict and _len(fields) <= 16 else (kind,)
         names = [n for klass in kind.__mro__ for n in _vars(klass).get("__slots__", ())
                  if _isinstance(n, _str)] + _list(_getattr(kind, "__dataclass_fields__", {}))
         parts += _tuple(_getattr(obj, n, None) for n in names[:16])

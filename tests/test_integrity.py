@@ -934,3 +934,42 @@ def test_a_pytree_node_of_the_answers_own_is_refused_whatever_module_it_claims()
     program = traced_program(lambda x: {"e": jnp.linalg.eigh(jnp.outer(x, x)), "l": [x, (x,)]}, spec((3,)))
     out = program(jnp.ones(3))
     assert type(out["e"]).__name__ == "EighResult" and isinstance(out["l"][1], tuple)
+
+
+def test_the_guard_takes_the_submissions_hooks_out_of_the_main_thread():
+    """A gc callback, a signal handler, an import hook or a trace function of the submission's runs in
+    the main thread at moments the test does not choose (a collection, an import), where it could
+    rebind the test's names: the guard takes those holding the submission's code out before each
+    test cell, and leaves the library's."""
+    import gc
+    import signal
+
+    guard = _guard_module()
+    guard._deep_snapshot({"jax", "jaxlib", "numpy"})
+    guard._hooks_snapshot()
+    assert guard._hooks_changed(fix=False) == []
+
+    def answers_callback(phase, info):
+        pass
+
+    class Finder:
+        def find_spec(self, *args):
+            return None
+
+    library_callback = functools.partial(print)  # the library's code: left alone
+    handler = signal.getsignal(signal.SIGUSR1)
+    gc.callbacks.extend([answers_callback, library_callback])
+    sys.meta_path.insert(0, Finder())
+    signal.signal(signal.SIGUSR1, lambda *a: None)
+    try:
+        changed = guard._hooks_changed(fix=True)
+        assert {"gc.callbacks (a hook of the submission's)", "sys.meta_path (a hook of the submission's)",
+                f"the handler of signal {signal.SIGUSR1}"} <= set(changed), changed
+        assert answers_callback not in gc.callbacks and library_callback in gc.callbacks
+        assert not any(isinstance(f, Finder) for f in sys.meta_path)
+        assert signal.getsignal(signal.SIGUSR1) == handler
+        assert guard._hooks_changed(fix=False) == []
+    finally:
+        gc.callbacks[:] = [c for c in gc.callbacks if c is not answers_callback and c is not library_callback]
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Finder)]
+        signal.signal(signal.SIGUSR1, handler)
