@@ -38,7 +38,14 @@ submission runs. :func:`install` then
 8. fails a test cell during which the submission's code runs on another thread (left running by an
    earlier cell, or started as the cell runs): such a thread can rebind the names the test reads
    and put them back before the cell ends; and one after which a name the test uses is bound to
-   something else in the notebook's namespace.
+   something else in the notebook's namespace;
+9. takes the submission's gc callbacks, signal handlers, import hooks and trace functions out before
+   each test cell (they run in the main thread mid-test), refuses a new audit hook (one sees and can
+   rewrite every AST IPython compiles) and fails every later test cell when one is tried;
+10. wraps, while a test cell runs, each function of the notebook's the test calls: after each call
+   the modules the test names and its names are compared with the genuine ones and put back at once
+   (a no-op written straight into ``vars(numpy.testing)``, which no attribute hook sees, that puts
+   the genuine function back once the test's last assert has run).
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -46,7 +53,8 @@ What is defended: rebinding or monkeypatching names (``np = fake``,
 (``jax.hessian.__code__ = ...``). :mod:`course.integrity`, when the solution uses it, is imported
 after the solution's other modules, so the exercises' check records the genuine functions before
 the submission runs. What is not: code that deliberately attacks the grader itself
-(editing this module, patching C types, a replaced run_cell that never compiles the test cell,
+(editing this module, patching C types, a replaced run_cell that never compiles the test cell, a
+patch made and undone inside one call of the answer from an object the test does not call by name,
 reading the solution file), helper names defined in ordinary cells of the notebook, and modules
 first imported after the snapshot. Run untrusted submissions in a sandbox.
 """
@@ -110,13 +118,21 @@ def _audit(event, args):
         name = _CODE_IDS.get(_id(args[0]))
         if name is not None:
             _WRITES.append(f"the {args[1]} of {name}")
-    elif event == "sys.addaudithook" and _DEEP_CODE_FILE[0] is not None:
-        check = _DEEP_CODE_FILE[0]  # no code removes an audit hook: one of the submission's runs for good
+    elif event == "sys.addaudithook" and _SHELL:
+        # no code removes an audit hook, and one sees (and can change) every AST IPython compiles: one
+        # added after the grader's, by whatever code, runs for good, so every later test cell fails
+        check = _DEEP_CODE_FILE[0]
         frame = _sys._getframe(1)
-        while frame is not None and not check(frame.f_code, ""):
+        while frame is not None and check is not None and not check(frame.f_code, ""):
             frame = frame.f_back
-        if frame is not None:
-            _FOREVER.append(f"an audit hook added by the submission (line {frame.f_lineno} of its code)")
+        where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
+        _FOREVER.append(f"an audit hook added by the submission{where}")
+        raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
+    elif event == "exec" and _FOREVER and _IN_TEST[0]:
+        # raised here, before the test cell's code runs: an audit hook of the submission's, called after
+        # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
+        raise AssertionError(f"tampering: {_FOREVER[0]}; it runs for good, so this test cell and every later "
+                             "one score 0")
     elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
             and _isinstance(args[1], str) and ("ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
         _check_compiled_cell(args[0])  # IPython parsing a cell's text (its code is compiled from the tree)
@@ -159,6 +175,7 @@ def _shell_snapshot(ip):
         "refs": [(name, getattr(ip, name)) for name in ("input_transformer_manager", "events", "compile", "displayhook",
                                                         "prefilter_manager", "kernel")],
         "classes": list(classes.values()), "transformer": it2.TransformerManager(),
+        "types": [(label, obj, type(obj)) for label, obj in objects if obj is not None],
     })
 
 
@@ -171,6 +188,14 @@ def _shell_changed(fix):
             out.append(f"shell.{name}")
             if fix:
                 _setattr(ip, name, value)
+    for label, obj, kind in snap["types"]:  # an object's class swapped for a subclass of the answer's
+        if type(obj) is not kind:
+            out.append(f"the class of {label}")
+            if fix:
+                try:
+                    obj.__class__ = kind
+                except TypeError:
+                    pass
     for label, lst, saved in snap["lists"]:
         if len(lst) != len(saved) or any(a is not b for a, b in zip(lst, saved)):
             out.append(label)
@@ -268,7 +293,7 @@ def _deep_snapshot(tops):
     if integrity is None or not _callable(getattr(integrity, "_answer_code_in", None)):
         return
     _DEEP_CODE[0] = integrity._answer_code_in
-    _DEEP_CODE_FILE[0] = integrity._is_answer_code
+    _DEEP_CODE_FILE[0] = getattr(integrity, "_is_foreign_code", integrity._is_answer_code)
     _THREAD_CHECK[0] = integrity._answer_thread
     for label, table in integrity._rule_registries():
         _DEEP_TABLES.append((label, table, dict(table)))
@@ -466,6 +491,56 @@ def _answer_threads():
     where = check() if check is not None else None
     if where:
         _THREADS.append(f"a thread running {where}")
+
+
+# An answer the test calls can write a no-op straight into a module's __dict__ (vars(numpy.testing)),
+# which no attribute hook sees, and have the no-op put the genuine function back once the test's last
+# assert has run: the end-of-cell check then finds nothing. So while a test cell runs, each function
+# of the notebook's that the test calls is wrapped: after each call, the modules the test names (and
+# their submodules) and its names in the namespace are compared with the genuine ones; a change is
+# tampering, put back at once, before the test reads it.
+_CALL_WATCH = []  # (live dict, key, genuine value) for the running test cell
+
+
+def _watch_list(names):
+    ns, out, seen = _ip.user_ns, [], set()
+    for name in names:
+        if name in _ALIASES:
+            out.append((ns, name, _ALIASES[name]))
+            obj = _ALIASES[name]
+            mods = [obj] if _isinstance(obj, _ModuleType) else []
+            if mods:
+                entry = _SNAPSHOT.get(obj.__name__)
+                mods += [v for v in (entry[1].values() if entry else ()) if _isinstance(v, _ModuleType)]
+            for mod in mods:
+                entry = _SNAPSHOT.get(getattr(mod, "__name__", ""))
+                if entry is not None and entry[0] is mod and _id(mod) not in seen:
+                    seen.add(_id(mod))
+                    d = _vars(mod)  # (the kernel sets sys.excepthook itself)
+                    out += [(d, k, v) for k, v in entry[1].items() if not (mod is _sys and k.endswith("hook"))]
+    return out
+
+
+def _after_answer_call():
+    bad = [k for d, k, v in _CALL_WATCH if d.get(k, _MISSING) is not v]
+    if bad:
+        for d, k, v in _CALL_WATCH:
+            if d.get(k, _MISSING) is not v:
+                d[k] = v
+        _WRITES.extend(f"{k} (replaced as the answer ran)" for k in bad)
+
+
+def _wrap_answer(f):
+    import functools
+
+    @functools.wraps(f)
+    def watched(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        finally:
+            _after_answer_call()
+    watched.__course_grader_watched__ = f
+    return watched
 
 
 def untampered():
@@ -695,6 +770,14 @@ def _pre_run_cell(info):
         if name in _ALIASES:
             _STASH.append((name, ns.get(name, _MISSING)))
             ns[name] = _ALIASES[name]
+    _CALL_WATCH[:] = _watch_list(names)
+    check = _DEEP_CODE_FILE[0]
+    for name in names:  # the notebook's functions this test calls: watched while it runs
+        f = ns.get(name)
+        if (_isinstance(f, _FunctionType) and check is not None and check(f.__code__, "")
+                and name not in _ALIASES):
+            _STASH.append((name, f))
+            ns[name] = _wrap_answer(f)
         elif name in _BUILTINS and name in ns:
             _STASH.append((name, ns.pop(name)))
 
@@ -707,6 +790,7 @@ def _post_run_cell(result):
 
         threading.setprofile(_PROBE_PREVIOUS[0])
     _IN_TEST[0] = False
+    _CALL_WATCH.clear()
     _unhide_source()
     if not _STASH:
         return

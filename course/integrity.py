@@ -399,6 +399,38 @@ def _is_answer_code(code, cwd: str) -> bool:
     return not (fname.startswith(_LIBRARY_DIRS) or fname.startswith(_package_dirs()))
 
 
+_FILE_CODES: dict = {}  # a library file -> the code objects compiled from its source (None: unreadable)
+_GUARD_NAME = "<course grader guard>"  # the file name course.grading.build compiles the grader's guard under
+_compile = _builtins.compile
+
+
+def _is_foreign_code(code, cwd: str = "") -> bool:
+    """:func:`_is_answer_code`, and also code that claims a library file it was not compiled from: an
+    answer can ``compile(text, jax.__file__, "exec")`` so that its functions look like JAX's. A code
+    object naming a library file is JAX's (or numpy's...) only if compiling that file's source gives
+    it (cached per file)."""
+    fname = code.co_filename
+    source = _HERE + "_guard.py" if fname == _GUARD_NAME else fname  # the grader's guard: compiled from its text
+    if fname != _GUARD_NAME:
+        if _is_answer_code(code, ""):
+            return True
+        if fname.startswith("<"):  # a frozen module of Python's own
+            return False
+    codes = _FILE_CODES.get(fname, _MISSING)
+    if codes is _MISSING:
+        codes = None
+        try:
+            with open(source, "rb") as fh:
+                text = fh.read()
+            if fname == _GUARD_NAME:
+                text = text.decode("utf-8")  # as course.grading.build compiles it
+            codes = _nested(_compile(text, fname, "exec", dont_inherit=True), set())
+        except (OSError, SyntaxError, ValueError):
+            pass
+        _FILE_CODES[fname] = codes
+    return codes is None or code not in codes
+
+
 # Calls that escape or disable the check: always violations inside the block.
 def _escape_functions() -> dict:
     out = {}
@@ -762,7 +794,7 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
     parts = ()
     if kind is _FunctionType:
         code = obj.__code__
-        if _is_answer_code(code, ""):
+        if _is_foreign_code(code):
             return f"{obj.__qualname__} ({'a notebook cell' if 'ipykernel_' in code.co_filename else code.co_filename})"
         cells = []
         for cell in obj.__closure__ or ():
@@ -789,7 +821,7 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
                     value = value.__func__
                 elif _isinstance(value, property):
                     value = value.fget
-                if _type(value) is not _FunctionType or not _is_answer_code(value.__code__, ""):
+                if _type(value) is not _FunctionType or not _is_foreign_code(value.__code__):
                     continue
                 made = value.__code__.co_filename
                 if library and made.startswith("<") and "ipykernel_" not in made:
@@ -930,7 +962,7 @@ def _answer_thread() -> str | None:
         for _ in range(200):
             if frame is None:
                 break
-            if _is_answer_code(frame.f_code, ""):
+            if _is_foreign_code(frame.f_code):
                 return f"{frame.f_code.co_name} (line {frame.f_lineno})"
             frame = frame.f_back
     return None
@@ -1206,6 +1238,6 @@ _OWN = tuple((f, f.__code__) for f in (
     Program.__init__, Program.__call__, Program.seed.fget, op_count, _trace, _answer_code_in, _rule_registries,
     _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _caller_names, _rebound, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
-    _Ban.__init__, _Ban._add, _home, _is_answer_code, _package_dirs,
+    _Ban.__init__, _Ban._add, _home, _is_answer_code, _is_foreign_code, _package_dirs,
 ))
 _OWN_CODES = _frozenset(c for _, code in _OWN for c in _nested(code, set()))

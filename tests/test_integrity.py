@@ -973,3 +973,26 @@ def test_the_guard_takes_the_submissions_hooks_out_of_the_main_thread():
         gc.callbacks[:] = [c for c in gc.callbacks if c is not answers_callback and c is not library_callback]
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Finder)]
         signal.signal(signal.SIGUSR1, handler)
+
+
+def test_the_guards_own_code_is_the_librarys_and_a_copy_under_its_name_is_not():
+    """course.grading.build compiles the guard under a name of its own: its code is the library's
+    (compiled again from course/_guard.py, it matches); text of the answer's compiled under that name,
+    or under a library file's name, does not match and is the answer's."""
+    from pathlib import Path
+
+    from course.grading import build
+
+    assert f"'{integrity._GUARD_NAME}'" in Path(build.__file__).read_text()
+    guard = {}
+    exec(compile(build.GUARD.read_text(encoding="utf-8"), integrity._GUARD_NAME, "exec"), guard)
+    assert not integrity._is_foreign_code(guard["_wrap_answer"].__code__)
+    fake = {}
+    exec(compile("def _wrap_answer(f):\n    return f\n", integrity._GUARD_NAME, "exec"), fake)
+    assert integrity._is_foreign_code(fake["_wrap_answer"].__code__)
+    spoof = {}
+    exec(compile("def hessian(f):\n    return f\n", jax.__file__, "exec"), spoof)  # claims jax/__init__.py
+    assert integrity._is_foreign_code(spoof["hessian"].__code__)
+    assert not integrity._is_foreign_code(jax.hessian.__code__)
+    assert not integrity._is_foreign_code(np.linalg.norm._implementation.__code__)
+    assert integrity._answer_code_in(spoof["hessian"]) and integrity._answer_code_in(guard["_wrap_answer"]) is None
