@@ -126,7 +126,7 @@ def _audit(event, args):
         while frame is not None and check is not None and not check(frame.f_code, ""):
             frame = frame.f_back
         where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
-        _FOREVER.append(f"an audit hook added by the submission{where}")
+        _FOREVER.append(f"an audit hook the submission tried to add{where}")
         raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
     elif event == "exec" and _FOREVER and _IN_TEST[0]:
         # raised here, before the test cell's code runs: an audit hook of the submission's, called after
