@@ -131,8 +131,8 @@ def _audit(event, args):
     elif event == "exec" and _FOREVER and _IN_TEST[0]:
         # raised here, before the test cell's code runs: an audit hook of the submission's, called after
         # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
-        raise AssertionError(f"tampering: {_FOREVER[0]}; it runs for good, so this test cell and every later "
-                             "one score 0")
+        raise AssertionError(f"tampering: {_FOREVER[0]}: one would see and could rewrite every test cell; "
+                             "the grader refused it, and this test cell and every later one score 0")
     elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
             and _isinstance(args[1], str) and ("ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
         _check_compiled_cell(args[0])  # IPython parsing a cell's text (its code is compiled from the tree)
