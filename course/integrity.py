@@ -994,8 +994,8 @@ def _foreign_code(prims, eqns=()) -> str | None:
                     "inputs at hand, so the program must be made of JAX's own operations (jax.numpy, jax.lax).")
     where = _answer_thread()
     if where:
-        return (f"a thread the answer started is still running ({where}) while its program is checked and "
-                "evaluated; an answer computes its result and returns, it leaves nothing running.")
+        return (f"tampering: a thread the answer started is still running ({where}) while its program is checked "
+                "and evaluated; an answer computes its result and returns, it leaves nothing running.")
     return None
 
 
@@ -1236,7 +1236,8 @@ def run_traced(fn, *args, static_argnums=(), loops: bool = True, max_size: int |
 _OWN = tuple((f, f.__code__) for f in (
     forbid, concrete, _check_structure, _library_type, traced, run_traced, traced_program, spec, _spec, _static_set,
     Program.__init__, Program.__call__, Program.seed.fget, op_count, _trace, _answer_code_in, _rule_registries,
-    _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _caller_names, _rebound, _verify_genuine, _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
+    _foreign_rule, _foreign_code, _foreign_param, _answer_thread, _caller_names, _rebound, _verify_genuine,
+    _walk, _sub_jaxprs, _unwrap, _nested, _resolve, _caller, _label_for,
     _Guard.__init__, _Guard.__enter__, _Guard.__exit__, _Guard._make_hook, _Guard._violation, _Guard._on_alarm,
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _is_foreign_code, _package_dirs,
 ))
