@@ -176,11 +176,14 @@ def test_patching_the_grading_names_does_not_help(folder_run):
     assert ex["ex1_tests"]["reason"].startswith("AssertionError")
 
 
-def _points_without(guard_line, submission, monkeypatch, tmp_path):
-    """Points per exercise when the grader's guard runs without one of its lines (what that line stops)."""
+def _points_without(guard_lines, submission, monkeypatch, tmp_path):
+    """Points per exercise when the grader's guard runs without some of its lines (what they stop: one
+    line, or the lines of the layers that each stop the same route)."""
     guard = build.GUARD.read_text(encoding="utf-8")
-    assert guard.count(guard_line) == 1, guard_line
-    (tmp_path / "_guard.py").write_text(guard.replace(guard_line, ""), encoding="utf-8")
+    for guard_line in (guard_lines,) if isinstance(guard_lines, str) else guard_lines:
+        assert guard.count(guard_line) == 1, guard_line
+        guard = guard.replace(guard_line, "")
+    (tmp_path / "_guard.py").write_text(guard, encoding="utf-8")
     monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
     r = grade.grade_notebook(SUBMISSIONS / submission, SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
     return {e.grade_id: e.points for e in r.exercises}
@@ -193,17 +196,20 @@ def test_patching_while_the_test_runs_scores_zero_there(folder_run):
     their points."""
     r, ex = _row(folder_run, "incall_01_tiny.ipynb")
     assert _points(ex) == {"ex1_tests": 2, "ex2_tests": 0, "ex3_tests": 0}
-    assert ex["ex2_tests"]["reason"].startswith("AssertionError: tampering: numpy.testing.assert_allclose")
-    assert "numpy.allclose" in ex["ex2_tests"]["reason"]
-    assert ex["ex3_tests"]["reason"].startswith("AssertionError: tampering: numpy.testing.assert_allclose")
+    # the guard compares numpy with its genuine functions after each call of the answer and puts them back
+    # at once, so the test's own assert runs genuine and fails on the wrong value (before the end-of-cell
+    # check, which would name the patch: test_without_the_end_of_cell_check_the_in_call_patch_would_cheat)
+    for grade_id in ("ex2_tests", "ex3_tests"):
+        assert ex[grade_id]["reason"].startswith(("AssertionError: Not equal to tolerance",
+                                                  "AssertionError: tampering: numpy.testing.assert_allclose"))
 
 
 @pytest.mark.slow
 def test_without_the_end_of_cell_check_the_in_call_patch_would_cheat(monkeypatch, tmp_path):
     """incall_01_tiny.ipynb scores full marks with the guard's restore alone: the check at the end of
-    each test cell is what stops it."""
-    points = _points_without("    ip.ast_transformers.append(_AppendCheck())\n", "incall_01_tiny.ipynb",
-                             monkeypatch, tmp_path)
+    each test cell, and the comparison after each call of the answer, are what stop it."""
+    points = _points_without(("    ip.ast_transformers.append(_AppendCheck())\n", "    _CALL_WATCH[:] = _watch_list(names)\n"),
+                             "incall_01_tiny.ipynb", monkeypatch, tmp_path)
     assert {g: p for g, p in points.items() if g in FULL} == FULL
 
 
@@ -234,7 +240,9 @@ def test_reading_the_running_test_cell_does_not_help(folder_run):
 
 @pytest.mark.slow
 def test_without_hiding_the_source_the_reading_answer_would_cheat(monkeypatch, tmp_path):
-    points = _points_without("        _hide_source(_RAW[0])\n", "source_01_tiny.ipynb", monkeypatch, tmp_path)
+    # the answer reads its caller's frame too: called through the guard's watch, that is the watch's
+    points = _points_without(("        _hide_source(_RAW[0])\n", "            ns[name] = _wrap_answer(f)\n"),
+                             "source_01_tiny.ipynb", monkeypatch, tmp_path)
     assert points["ex1_tests"] == FULL["ex1_tests"]
 
 
