@@ -77,6 +77,7 @@ _IN_TEST = [False]  # a test cell is running
 _RAW = [""]  # its source
 _WRITES = []  # "module.attribute" written while a test cell ran (by _Watched.__setattr__)
 _CHECK = "__course_grader_untampered__"  # the name the test cell's appended check calls
+_STEP = "__course_grader_step__"  # the name the checks after each of its statements call
 _LAST = "__course_grader_last__"  # holds the test cell's last expression while the check runs
 _HIDDEN = []  # (put back) callables that restore what _hide_source blanked
 _ModuleType = _types.ModuleType
@@ -92,40 +93,226 @@ _setattr = setattr
 _ip = None
 
 
-class _Watched(_types.ModuleType):
-    """The class given to snapshotted modules: records attribute writes made during a test cell."""
+# What the submission can reach of the guard: the objects it hands to IPython (event callbacks, an AST
+# transformer), to the snapshotted modules (their class) and to the test cells (the checks, the
+# wrappers of the answer's functions). Each is one of the ``_t_`` functions below, made again by
+# :func:`_outside` with a namespace of its own, so that nothing reachable from it (its globals, its
+# defaults, its closure) refers to the guard's namespace: it raises an audit event, which the guard's
+# audit hook handles. Nothing in Python refers to an audit hook, so the guard's state is out of the
+# submission's reach: an answer cell that cleared its record of the test cells turned every check off.
+def _t_pre_run_cell(info, _a=_sys.audit):
+    _a("course.pre_run_cell", info)
 
-    def __setattr__(self, name, value):
-        if _IN_TEST[0]:
-            entry = _SNAPSHOT.get(self.__name__)
-            if (entry is not None and entry[0] is self and name in entry[1] and entry[1][name] is not value
-                    and not (self.__name__ == "sys" and name.endswith("hook"))):
-                _WRITES.append(f"{self.__name__}.{name}")
-        _types.ModuleType.__setattr__(self, name, value)
 
-    def __delattr__(self, name):
-        if _IN_TEST[0]:
-            entry = _SNAPSHOT.get(self.__name__)
-            if entry is not None and entry[0] is self and name in entry[1]:
-                _WRITES.append(f"{self.__name__}.{name}")
-        _types.ModuleType.__delattr__(self, name)
+def _t_post_run_cell(result, _a=_sys.audit):
+    _a("course.post_run_cell", result)
+
+
+def _t_check(_a=_sys.audit):
+    box = []
+    _a("course.check", box)
+    if box:
+        raise AssertionError(box[0])
+
+
+def _t_step(_a=_sys.audit):
+    box = []
+    _a("course.step", box)
+    if box:
+        raise AssertionError(box[0])
+
+
+def _t_visit(self, node, _a=_sys.audit):
+    box = [node]
+    _a("course.visit", box)
+    return box[0]
+
+
+def _t_setattr(self, name, value, _a=_sys.audit, _set=_types.ModuleType.__setattr__):
+    _a("course.setattr", self, name, value)
+    _set(self, name, value)
+
+
+def _t_delattr(self, name, _a=_sys.audit, _del=_types.ModuleType.__delattr__):
+    _a("course.delattr", self, name)
+    _del(self, name)
+
+
+def _t_probe(frame, event, arg, _a=_sys.audit):
+    _a("course.thread", frame)
+
+
+def _t_wrap(f, _a=_sys.audit):
+    def watched(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        finally:
+            _a("course.after_call")
+    return watched
+
+
+def _outside(f):
+    """``f`` with globals of its own (builtins only): the guard's namespace is not reachable from it."""
+    g = _types.FunctionType(f.__code__, {"__builtins__": _builtins}, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    return g
+
+
+# The class given to snapshotted modules: records attribute writes made during a test cell.
+_Watched = type("_Watched", (_types.ModuleType,), {"__setattr__": _outside(_t_setattr),
+                                                   "__delattr__": _outside(_t_delattr), "__module__": "_course_grader"})
+
+
+def _module_write(mod, name, value, delete):
+    if _IN_TEST[0]:
+        entry = _SNAPSHOT.get(getattr(mod, "__name__", None))
+        if (entry is not None and entry[0] is mod and name in entry[1] and (delete or entry[1][name] is not value)
+                and not (mod.__name__ == "sys" and name.endswith("hook"))):
+            _WRITES.append(f"{mod.__name__}.{name}")
+
+
+# The guard's audit hook sees what no Python object shows: frames handed out, the garbage
+# collector's lists of objects, the interpreter's memory through ctypes. With a frame of the test
+# cell's, code of the submission's could read the hidden tests' inputs or edit the statements IPython
+# has not run yet (its list of the cell's statements, in a frame above the test's); from the
+# collector's lists or through ctypes, it could reach the guard itself. So, while code of the
+# submission's is on the stack (not the test cell's own code, nor the guard's), the hook refuses:
+# every frame while a test cell runs (but to the few library functions that read one and hand out
+# only names, listed here), a frame of the guard's at any time, the collector's lists of objects, the
+# symbols and addresses ctypes gives, and /proc's view of the process's memory.
+_FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions"})
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"})
+_FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/collections/__init__.py", "/enum.py", "/dataclasses.py",
+                  "/warnings.py", "/jax/_src/traceback_util.py", "/jax/_src/lazy_loader.py", "/course/integrity.py",
+                  "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
+                  "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
+                  "/numpy/testing/_private/utils.py")
+_TRACERS = ("/course/integrity.py", "/threading.py")
+_OBJECT_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlsym",
+                            "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",
+                            "ctypes.string_at", "ctypes.wstring_at"})
+_GUARD_FILE = "<course grader guard>"  # the name course.grading.build compiles this file under
+_GUARD_CODES = set()  # ids of this file's code objects (its functions' and theirs), recorded at install
+_TEST_FILES = set()  # the file names IPython gave the test cells it compiled
+_KINDS = {}  # id(code) -> (code, "guard" | "test" | "submission" | "library")
+_BUSY = set()  # threads in the hook's own walk of the stack (the events it raises itself are its own)
+try:
+    from _thread import get_ident as _get_ident
+except ImportError:  # pragma: no cover
+    from threading import get_ident as _get_ident
+_REFUSED = []  # what the submission's code was refused while a test cell ran
+_RAW_FILE = []  # the file name IPython compiled the running test cell under
+
+
+def _code_kind(code):
+    hit = _KINDS.get(_id(code))
+    if hit is not None and hit[0] is code:
+        return hit[1]
+    fname = code.co_filename
+    if fname in _TEST_FILES:
+        kind = "test"
+    elif fname == _GUARD_FILE and _id(code) in _GUARD_CODES:
+        kind = "guard"
+    else:
+        check = _DEEP_CODE_FILE[0]
+        foreign = check(code, "") if check is not None else fname.startswith("<")
+        kind = "submission" if foreign else "library"
+    _KINDS[_id(code)] = (code, kind)
+    return kind
+
+
+def _walk(frame):
+    """(the submission's code on the stack from ``frame`` out, the guard's)."""
+    sub = guard = None
+    for _ in range(1000):
+        if frame is None:
+            break
+        code = frame.f_code
+        kind = _code_kind(code)
+        if kind == "submission" and sub is None:
+            sub = f"{code.co_name} in {code.co_filename}, line {frame.f_lineno}"
+        guard = guard or kind == "guard"
+        frame = frame.f_back
+    return sub, guard
+
+
+def _refusal(event, args):
+    """Why the event is refused (``None`` when it is not); called with the thread marked busy."""
+    caller = _sys._getframe(2)  # the code that raised the event (this, _audit, then it)
+    kind = _code_kind(caller.f_code)
+    if kind == "guard" or (kind == "library" and event not in _OBJECT_EVENTS and event != "open"
+                           and caller.f_code.co_filename.endswith(_TRACERS if event[4:7] == "set" else _FRAME_READERS)):
+        return None  # (the exercises' check reads each call's frame: this is the quick way out)
+    sub, guard = _walk(caller)
+    if not sub:
+        return None
+    if event in _OBJECT_EVENTS:
+        return f"{event} (the interpreter's objects or memory, out of reach of the submission's code)"
+    if event == "open":
+        return "the process's memory through /proc"
+    if event in ("sys.settrace", "sys.setprofile"):  # (the exercises' check watches calls with one)
+        allowed = _code_kind(caller.f_code) == "library" and caller.f_code.co_filename.endswith(_TRACERS)
+        return f"{event} while a test cell runs" if _IN_TEST[0] and not allowed else None
+    frames = []
+    if event == "sys._getframe":
+        frames = [args[0]]
+    elif event == "object.__getattr__":
+        obj = args[0]
+        frames = [obj.tb_frame if args[1] == "tb_frame" else obj if args[1] == "f_code"
+                  else getattr(obj, args[1], None)]
+    if guard or any(_walk(f)[1] for f in frames if f is not None):
+        return f"{event} (a frame of the grader's)"
+    if _IN_TEST[0] and not (_code_kind(caller.f_code) == "library" and caller.f_code.co_filename.endswith(_FRAME_READERS)):
+        return f"{event} (a frame, while a test cell runs)"
+    return None
+
+
+def _is_mem(path):
+    try:
+        text = path.decode() if _isinstance(path, bytes) else str(path)
+    except Exception:
+        return False
+    parts = text.replace("\\", "/").rstrip("/").split("/")
+    return len(parts) >= 3 and parts[-1] in ("mem", "pagemap") and "proc" in parts
 
 
 def _audit(event, args):
-    """sys audit hook: a write to a snapshotted function's code or defaults while a test cell runs;
-    and, as a cell's text is compiled, the shell that runs it checked (see :func:`_shell_changed`)."""
-    if event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
+    """sys audit hook: the guard's events (see the ``_t_`` functions); a write to a snapshotted
+    function's code or defaults while a test cell runs; what the submission is refused (above); and,
+    as a cell's text is compiled, the shell that runs it checked (see :func:`_shell_changed`)."""
+    if _BUSY and _get_ident() in _BUSY:
+        return
+    if event[:7] == "course.":
+        _course_event(event, args)
+    elif event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
         name = _CODE_IDS.get(_id(args[0]))
         if name is not None:
             _WRITES.append(f"the {args[1]} of {name}")
+    elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
+          or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
+          or (event == "open" and args and _is_mem(args[0]))) and _SHELL:
+        me = _get_ident()
+        _BUSY.add(me)
+        try:
+            why = _refusal(event, args)
+        finally:
+            _BUSY.discard(me)
+        if why is not None:
+            if _IN_TEST[0]:
+                _REFUSED.append(why)
+            raise RuntimeError(f"the grader refuses the submission's code {why}")
     elif event == "sys.addaudithook" and _SHELL:
         # no code removes an audit hook, and one sees (and can change) every AST IPython compiles: one
         # added after the grader's, by whatever code, runs for good, so every later test cell fails
-        check = _DEEP_CODE_FILE[0]
-        frame = _sys._getframe(1)
-        while frame is not None and check is not None and not check(frame.f_code, ""):
-            frame = frame.f_back
-        where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
+        me = _get_ident()
+        _BUSY.add(me)
+        try:
+            frame = _sys._getframe(1)
+            while frame is not None and _code_kind(frame.f_code) != "submission":
+                frame = frame.f_back
+            where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
+        finally:
+            _BUSY.discard(me)
         _FOREVER.append(f"an audit hook the submission tried to add{where}")
         raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
     elif event == "exec" and _FOREVER and _IN_TEST[0]:
@@ -134,8 +321,54 @@ def _audit(event, args):
         raise AssertionError(f"tampering: {_FOREVER[0]}: one would see and could rewrite every test cell; "
                              "the grader refused it, and this test cell and every later one score 0")
     elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
-            and _isinstance(args[1], str) and ("ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
-        _check_compiled_cell(args[0])  # IPython parsing a cell's text (its code is compiled from the tree)
+            and _isinstance(args[1], str) and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
+        if not _IN_TEST[0] or not _RAW_FILE:  # IPython parsing a cell's text (its code is compiled from the tree);
+            if _IN_TEST[0]:  # in a test cell, the first: the test's own (later ones: a traceback shown)
+                _RAW_FILE.append(args[1])
+                _TEST_FILES.add(args[1])
+            _check_compiled_cell(args[0])
+
+
+def _course_event(event, args):
+    """The trampolines' events. Those that change what the guard does (a test cell's start and end, its
+    transformation, its checks) come from IPython or from a test cell; raised with the submission's code
+    on the stack, they are refused."""
+    if event == "course.setattr":
+        _module_write(args[0], args[1], args[2], False)
+        return
+    if event == "course.delattr":
+        _module_write(args[0], args[1], None, True)
+        return
+    if event == "course.after_call":
+        _after_answer_call()
+        return
+    if event == "course.thread":
+        _thread_probe(args[0], None, None)
+        return
+    me = _get_ident()
+    _BUSY.add(me)
+    try:
+        sub = _walk(_sys._getframe(2))[0]
+    finally:
+        _BUSY.discard(me)
+    if sub:
+        if _IN_TEST[0]:
+            _REFUSED.append(f"the grader's own event {event} raised by the submission's code")
+        raise RuntimeError(f"the grader refuses {event} from the submission's code ({sub})")
+    if event == "course.pre_run_cell":
+        _pre_run_cell(args[0])
+    elif event == "course.post_run_cell":
+        _post_run_cell(args[0])
+    elif event == "course.visit":
+        args[0][0] = _visit(args[0][0])
+    elif event == "course.check":
+        why = untampered()
+        if why:
+            args[0].append(why)
+    elif event == "course.step":
+        why = _step()
+        if why:
+            args[0].append(why)
 
 
 # IPython runs each cell through hooks a submission can add to or replace: text transformers (which
@@ -505,29 +738,48 @@ def _answer_threads():
 
 # An answer the test calls can write a no-op straight into a module's __dict__ (vars(numpy.testing)),
 # which no attribute hook sees, and have the no-op put the genuine function back once the test's last
-# assert has run: the end-of-cell check then finds nothing. So while a test cell runs, each function
-# of the notebook's that the test calls is wrapped: after each call, the modules the test names (and
-# their submodules) and its names in the namespace are compared with the genuine ones; a change is
-# tampering, put back at once, before the test reads it.
+# assert has run: the end-of-cell check then finds nothing. So while a test cell runs, everything of
+# the notebook's that the test calls and that holds the submission's code (a function, a callable
+# object, a partial, a bound method) is wrapped, and after each call, and after each statement of the
+# test cell, the namespace's names the test uses and every module of the packages they come from
+# (numpy's private ones too: numpy.testing's assert_allclose calls numpy.testing._private.utils's
+# functions) are compared with the genuine ones; a change is tampering, put back at once, before the
+# test reads it. A weakref.finalize of the submission's (which runs when an object is freed, after the
+# call returned) is taken out.
 _CALL_WATCH = []  # (live dict, key, genuine value) for the running test cell
 
 
 def _watch_list(names):
-    ns, out, seen = _ip.user_ns, [], set()
+    ns, out, tops = _ip.user_ns, [], set()
     for name in names:
         if name in _ALIASES:
             out.append((ns, name, _ALIASES[name]))
             obj = _ALIASES[name]
-            mods = [obj] if _isinstance(obj, _ModuleType) else []
-            if mods:  # and its submodules (numpy.testing is loaded lazily, not always an attribute yet)
-                prefix = getattr(obj, "__name__", "") + "."
-                mods += [m for n, (m, _) in _SNAPSHOT.items() if n.startswith(prefix) and "." not in n[len(prefix):]]
-            for mod in mods:
-                entry = _SNAPSHOT.get(getattr(mod, "__name__", ""))
-                if entry is not None and entry[0] is mod and _id(mod) not in seen:
-                    seen.add(_id(mod))
-                    d = _vars(mod)  # (the kernel sets sys.excepthook itself)
-                    out += [(d, k, v) for k, v in entry[1].items() if not (mod is _sys and k.endswith("hook"))]
+            modname = obj.__name__ if _isinstance(obj, _ModuleType) else getattr(obj, "__module__", None)
+            if _isinstance(modname, str):
+                tops.add(modname.split(".")[0])
+    for modname, (mod, attrs) in _SNAPSHOT.items():
+        if modname.split(".")[0] in tops:
+            d = _vars(mod)  # (the kernel sets sys.excepthook itself)
+            out += [(d, k, v) for k, v in attrs.items() if not (mod is _sys and k.endswith("hook"))]
+    return out
+
+
+def _finalizers(fix):
+    """weakref.finalize entries holding the submission's code (detached with ``fix``)."""
+    code_in = _DEEP_CODE[0]
+    if code_in is None:
+        return []
+    import weakref
+
+    out = []
+    for fin, info in _list(getattr(weakref.finalize, "_registry", {}).items()):
+        parts = (getattr(info, "func", None),) + tuple(getattr(info, "args", ()) or ()) + tuple(
+            (getattr(info, "kwargs", None) or {}).values())
+        if any(code_in(x) for x in parts):
+            out.append("a weakref.finalize of the submission's")
+            if fix:
+                fin.detach()
     return out
 
 
@@ -538,42 +790,68 @@ def _after_answer_call():
             if d.get(k, _MISSING) is not v:
                 d[k] = v
         _WRITES.extend(f"{k} (replaced as the answer ran)" for k in bad)
+    _WRITES.extend(_finalizers(fix=True))
 
 
 def _wrap_answer(f):
     import functools
 
-    @functools.wraps(f)
-    def watched(*args, **kwargs):
-        try:
-            return f(*args, **kwargs)
-        finally:
-            _after_answer_call()
-    watched.__course_grader_watched__ = f
+    watched = _outside(_t_wrap)(f)
+    try:
+        functools.update_wrapper(watched, f)
+    except (AttributeError, TypeError):
+        watched.__wrapped__ = f
     return watched
 
 
+def _verdict():
+    """The message a test cell fails with, or "" (and what was changed put back)."""
+    if _REFUSED:
+        restore()
+        shown = ", ".join(dict.fromkeys(_REFUSED[:3]))
+        return (f"tampering: the grader refused {shown}; this exercise scores 0 (an answer computes its "
+                "result from its arguments: it does not look at the test's frames or the interpreter's objects)")
+    if _WRITES:
+        restore()
+        shown = ", ".join(list(dict.fromkeys(_WRITES))[:5])
+        return f"tampering: {shown} was replaced while this test cell ran; the grader put it back and this exercise scores 0"
+    return ""
+
+
+def _step():
+    """After each statement of a test cell: the cheap checks of what the test uses."""
+    _after_answer_call()
+    return _verdict()
+
+
 def untampered():
-    """Appended to every test cell: fail it if a name the grader restored was replaced while it ran."""
+    """Appended to every test cell: why it fails ("" when it does not), if a name the grader restored
+    was replaced while it ran."""
     _answer_threads()
     threads = list(dict.fromkeys(_THREADS))
     _THREADS.clear()
     ns = _ip.user_ns  # the names this test uses, bound by the pre hook to the genuine objects
     rebound = [f"the name {name} in the notebook's namespace" for name in _TESTS.get(_RAW[0], ())
                if name in _ALIASES and ns.get(name, _MISSING) is not _ALIASES[name]]
+    _after_answer_call()
     changed = list(dict.fromkeys(_WRITES + rebound + _FOREVER + _hooks_changed(fix=True) + _changed()
                                  + _deep_changed(fix=True)))
     if threads:
         restore()
-        raise AssertionError(f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
-                             "while this test cell ran; it could change what the test reads, so this exercise scores "
-                             "0 (an answer computes its result and returns: it leaves nothing running)")
+        return (f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
+                "while this test cell ran; it could change what the test reads, so this exercise scores "
+                "0 (an answer computes its result and returns: it leaves nothing running)")
+    verdict = _verdict()
     _WRITES.clear()
+    _REFUSED.clear()
+    if verdict:
+        return verdict
     if changed:
         restore()
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        raise AssertionError(f"tampering: {shown} was replaced while this test cell ran; the grader put it back "
-                             "and this exercise scores 0")
+        return (f"tampering: {shown} was replaced while this test cell ran; the grader put it back "
+                "and this exercise scores 0")
+    return ""
 
 
 def _hide_source(raw):
@@ -628,25 +906,53 @@ def _unhide_source():
             pass
 
 
-class _AppendCheck:
-    """IPython AST transformer: while a test cell runs, append ``untampered()`` to its code, keeping
-    the value of its last expression (IPython displays it)."""
+def _with_steps(body, step):
+    """``body`` with ``step`` after each statement, in the bodies of loops, ifs, withs and trys too
+    (not in functions or classes the test cell defines)."""
+    import ast
 
-    def visit(self, node):
-        if not _IN_TEST[0]:
-            return node
-        import ast
+    out = []
+    for stmt in body:
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, field, None)
+            if _isinstance(inner, list) and inner and not _isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                             ast.ClassDef)):
+                setattr(stmt, field, _with_steps(inner, step))
+        for handler in getattr(stmt, "handlers", ()) or ():
+            handler.body = _with_steps(handler.body, step)
+        out.append(stmt)
+        if not _isinstance(stmt, (ast.Return, ast.Break, ast.Continue, ast.Raise)):
+            call = ast.Expr(ast.Call(ast.Name(step, ast.Load()), [], []))
+            line = getattr(stmt, "end_lineno", None) or getattr(stmt, "lineno", 1)
+            for n in ast.walk(call):
+                n.lineno = n.end_lineno = line
+                n.col_offset = n.end_col_offset = 0
+            out.append(call)
+    return out
 
-        _hide_source(_RAW[0])
 
-        body = node.body
-        check = ast.Expr(ast.Call(ast.Name(_CHECK, ast.Load()), [], []))
-        if body and isinstance(body[-1], ast.Expr):
-            last = body.pop()
-            body += [ast.Assign([ast.Name(_LAST, ast.Store())], last.value), check, ast.Expr(ast.Name(_LAST, ast.Load()))]
-        else:
-            body.append(check)
-        return ast.fix_missing_locations(node)
+def _visit(node):
+    """IPython AST transformer (through :func:`_t_visit`): while a test cell runs, the cheap checks
+    after each of its statements, and ``untampered()`` appended to its code, keeping the value of its
+    last expression (IPython displays it)."""
+    if not _IN_TEST[0]:
+        return node
+    import ast
+
+    _hide_source(_RAW[0])
+
+    body = node.body
+    check = ast.Expr(ast.Call(ast.Name(_CHECK, ast.Load()), [], []))
+    last = body.pop() if body and _isinstance(body[-1], ast.Expr) else None
+    body[:] = _with_steps(body, _STEP)
+    if last is not None:
+        body += [ast.Assign([ast.Name(_LAST, ast.Store())], last.value), check, ast.Expr(ast.Name(_LAST, ast.Load()))]
+    else:
+        body.append(check)
+    return ast.fix_missing_locations(node)
+
+
+_AppendCheck = type("_AppendCheck", (), {"visit": _outside(_t_visit), "__module__": "_course_grader"})
 
 
 def _protect(value, module=""):
@@ -658,6 +964,23 @@ def _protect(value, module=""):
 
 def _public(name):
     return not any(part.startswith("_") for part in name.split("."))
+
+
+_CHECKS = []  # the test cell's checks, as trampolines: untampered (at its end), _step (after each statement)
+_PROBE = [None]  # the thread probe, as a trampoline
+
+
+def _guard_codes():
+    """The ids of this file's code objects: its functions' and those they define (not the trampolines',
+    whose frames hold nothing of the guard's)."""
+    out, todo = set(), [v.__code__ for k, v in globals().items() if _isinstance(v, _FunctionType)
+                        and v.__code__.co_filename == _GUARD_FILE and not k.startswith("_t_")]
+    while todo:
+        code = todo.pop()
+        if _id(code) not in out:
+            out.add(_id(code))
+            todo += [c for c in code.co_consts if _isinstance(c, _types.CodeType)]
+    return out
 
 
 def install(modules, aliases, tests):
@@ -717,8 +1040,11 @@ def install(modules, aliases, tests):
     global _ip
     _ip = get_ipython()  # noqa: F821 (an IPython kernel builtin)
     ip = _ip
-    ip.events.register("pre_run_cell", _pre_run_cell)
-    ip.events.register("post_run_cell", _post_run_cell)
+    _GUARD_CODES.update(_guard_codes())
+    _CHECKS[:] = [_outside(_t_check), _outside(_t_step)]
+    _PROBE[0] = _outside(_t_probe)
+    ip.events.register("pre_run_cell", _outside(_t_pre_run_cell))
+    ip.events.register("post_run_cell", _outside(_t_post_run_cell))
     ip.ast_transformers.append(_AppendCheck())
     try:
         _shell_snapshot(ip)
@@ -769,11 +1095,13 @@ def _pre_run_cell(info):
     import threading
 
     _PROBE_PREVIOUS[0] = threading.getprofile()
-    threading.setprofile(_thread_probe)
+    threading.setprofile(_PROBE[0])
+    _finalizers(fix=True)  # (made by an answer cell: they would run in the middle of the test)
+    _REFUSED.clear()
     ns = _ip.user_ns
-    for name in (_CHECK, _LAST):
+    for name in (_CHECK, _STEP, _LAST):
         _STASH.append((name, ns.get(name, _MISSING)))
-    ns[_CHECK] = untampered
+    ns[_CHECK], ns[_STEP] = _CHECKS
     _IN_TEST[0] = True
     _RAW[0] = info.raw_cell
     for name in names:
@@ -781,11 +1109,11 @@ def _pre_run_cell(info):
             _STASH.append((name, ns.get(name, _MISSING)))
             ns[name] = _ALIASES[name]
     _CALL_WATCH[:] = _watch_list(names)
-    check = _DEEP_CODE_FILE[0]
-    for name in names:  # the notebook's functions this test calls: watched while it runs
-        f = ns.get(name)
-        if (_isinstance(f, _FunctionType) and check is not None and check(f.__code__, "")
-                and name not in _ALIASES):
+    code_in = _DEEP_CODE[0]
+    for name in names:  # what of the notebook's this test calls: watched while it runs
+        f = ns.get(name, _MISSING)
+        if (name not in _ALIASES and code_in is not None and _callable(f) and not _isinstance(f, (type, _ModuleType))
+                and code_in(f)):
             _STASH.append((name, f))
             ns[name] = _wrap_answer(f)
         elif name in _BUILTINS and name in ns:
@@ -800,6 +1128,7 @@ def _post_run_cell(result):
 
         threading.setprofile(_PROBE_PREVIOUS[0])
     _IN_TEST[0] = False
+    _RAW_FILE.clear()
     _CALL_WATCH.clear()
     _unhide_source()
     if not _STASH:
@@ -809,5 +1138,5 @@ def _post_run_cell(result):
         name, value = _STASH.pop()
         if value is not _MISSING:
             ns[name] = value
-        elif name in (_CHECK, _LAST):
+        elif name in (_CHECK, _STEP, _LAST):
             ns.pop(name, None)

@@ -74,6 +74,7 @@ import functools as _functools
 import gc as _gc
 import importlib as _importlib
 import os as _os
+import re as _re
 import signal as _signal
 import sys as _sys
 import threading as _threading
@@ -365,7 +366,7 @@ def _caller(frame) -> str:
         if not fname.startswith(_LIBRARY_DIRS) and not fname.startswith("<frozen"):
             if fname.startswith(_HERE):
                 return ""
-            if "ipykernel_" in fname or fname.startswith("<ipython-input"):
+            if _is_cell_file(fname):
                 return f" (called at line {f.f_lineno} of a notebook cell)"  # no kernel's temporary path
             return f" (called at {fname}:{f.f_lineno})"
         f = f.f_back
@@ -385,6 +386,15 @@ def _package_dirs() -> tuple:
     return tuple(dirs)
 
 
+def _is_cell_file(fname: str) -> bool:
+    """Whether ``fname`` is the name IPython compiles a notebook cell under (ipykernel's
+    ``/tmp/ipykernel_<pid>/<hash>.py``, or ``<ipython-input-...>``), not ipykernel's own files."""
+    return fname.startswith("<ipython-input") or _CELL_FILE.search(fname) is not None
+
+
+_CELL_FILE = _re.compile(r"[/\\]ipykernel_[0-9]+[/\\]")
+
+
 def _is_answer_code(code, cwd: str) -> bool:
     """Whether ``code`` may be the answer's own: a notebook cell, text compiled at run time
     (``exec``, ``<string>``, a ``<frozen ...>`` name that is no frozen module), or any file outside
@@ -394,7 +404,7 @@ def _is_answer_code(code, cwd: str) -> bool:
     if fname.startswith("<frozen ") and fname.endswith(">"):
         spec = _getattr(_sys.modules.get(fname[len("<frozen "):-1]), "__spec__", None)
         return _getattr(spec, "origin", None) != "frozen"
-    if fname.startswith("<") or "ipykernel_" in fname:
+    if fname.startswith("<") or _is_cell_file(fname):
         return True
     return not (fname.startswith(_LIBRARY_DIRS) or fname.startswith(_package_dirs()))
 
@@ -795,7 +805,7 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
     if kind is _FunctionType:
         code = obj.__code__
         if _is_foreign_code(code):
-            return f"{obj.__qualname__} ({'a notebook cell' if 'ipykernel_' in code.co_filename else code.co_filename})"
+            return f"{obj.__qualname__} ({'a notebook cell' if _is_cell_file(code.co_filename) else code.co_filename})"
         cells = []
         for cell in obj.__closure__ or ():
             try:
@@ -824,7 +834,7 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
                 if _type(value) is not _FunctionType or not _is_foreign_code(value.__code__):
                     continue
                 made = value.__code__.co_filename
-                if library and made.startswith("<") and "ipykernel_" not in made:
+                if library and made.startswith("<") and not _is_cell_file(made):
                     continue  # written by the library's class factory (dataclass, namedtuple), as exec'd text
                 return f"{klass.__qualname__}.{value.__name__} (the answer's own class)"
         return None

@@ -73,12 +73,13 @@ def prologue(solution: nbformat.NotebookNode, tests: list[str]) -> str:
     modules, aliases = solution_imports(solution)
     config = {"modules": modules, "aliases": aliases, "tests": {src: _loaded_names(src) for src in tests}}
     guard = GUARD.read_text(encoding="utf-8")
+    # The guard runs in a namespace of its own that nothing the submission can reach refers to (not a
+    # module in sys.modules): what IPython, the modules and the test cells call are trampolines that
+    # raise an audit event, handled by the guard's audit hook (see course/_guard.py).
     boot = (
-        "import sys, types\n"
-        "m = types.ModuleType('_course_grader')\n"
-        f"exec(compile({guard!r}, '<course grader guard>', 'exec'), m.__dict__)\n"
-        "sys.modules['_course_grader'] = m\n"
-        f"m.install(**__import__('json').loads({json.dumps(config)!r}))\n"
+        "g = {'__name__': '_course_grader', '__builtins__': __import__('builtins')}\n"
+        f"exec(compile({guard!r}, '<course grader guard>', 'exec'), g)\n"
+        f"g['install'](**__import__('json').loads({json.dumps(config)!r}))\n"
     )
     return f"__import__('builtins').exec({boot!r}, {{'__name__': '_course_grader_boot'}})"
 
