@@ -182,7 +182,7 @@ def _module_write(mod, name, value, delete):
 # symbols and addresses ctypes gives, and /proc's view of the process's memory.
 _FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions"})
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"})
-_FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/collections/__init__.py", "/enum.py", "/dataclasses.py",
+_FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py", "/collections/__init__.py", "/enum.py", "/dataclasses.py",
                   "/warnings.py", "/jax/_src/traceback_util.py", "/jax/_src/lazy_loader.py", "/course/integrity.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
@@ -263,7 +263,8 @@ def _refusal(event, args):
     if guard or any(_walk(f)[1] for f in frames if f is not None):
         return f"{event} (a frame of the grader's)"
     if _IN_TEST[0] and not (_code_kind(caller.f_code) == "library" and caller.f_code.co_filename.endswith(_FRAME_READERS)):
-        return f"{event} (a frame, while a test cell runs)"
+        return (f"{event} (a frame, while a test cell runs; asked at line {caller.f_lineno} of "
+                f"{caller.f_code.co_filename.rsplit('/', 1)[-1]}, with {sub} on the stack)")
     return None
 
 
