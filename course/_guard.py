@@ -1,9 +1,17 @@
 """Kernel-side guard of the grader: restores the names tests rely on before each test cell.
 
-This file is not imported by the grader. Its source is executed inside the grading kernel, as a
-module named ``_course_grader``, by the first cell of the graded notebook, before any cell of the
-submission runs. :func:`install` then
+This file is not imported by the grader. Its source is executed inside the grading kernel, in a
+namespace of its own (a plain dict that no module, callback or object the submission can reach refers
+to), by the first cell of the graded notebook, before any cell of the submission runs. :func:`install`
+then
 
+0. hands out only trampolines: the event callbacks it registers with IPython, its AST transformer, the
+   class it gives the modules it watches, the checks a test cell calls and the wrappers of the
+   answer's functions are functions with globals of their own, which raise an audit event
+   (``sys.audit("course.…")``); the guard's audit hook, which nothing in Python refers to, handles
+   them. An event that changes what the guard does, raised by the submission's code, is refused: an
+   answer cell that reached the guard's record of the test cells could clear it and turn every check
+   off;
 1. imports the modules the solution notebook imports and snapshots their functions, classes and
    submodules, and the ``builtins`` module;
 2. resolves the solution's import aliases (``np``, ``assert_allclose``, ``gt``, ...) to the
@@ -13,50 +21,61 @@ submission runs. :func:`install` then
    function or class of a snapshotted module, and every replaced ``sys.modules`` entry; binds the
    aliases the test cell uses to the genuine objects; and hides the submission's variables that
    shadow builtins the test uses. The post hook gives the submission its own bindings back;
-4. checks, at the end of each test cell, that nothing it restored was changed again while the cell
-   ran (an answer that patches ``numpy.testing.assert_allclose`` or a builtin *when it is called*
-   would otherwise keep the patch for the rest of its test): an AST transformer appends the check
-   to the test cell, which then fails with an ``AssertionError`` naming what was replaced, after
+4. checks, after each statement of a test cell and at its end, that nothing it restored was changed
+   again while the cell ran (an answer that patches ``numpy.testing.assert_allclose`` or a builtin
+   *when it is called* would otherwise keep the patch for the rest of its test): an AST transformer
+   inserts the checks, and the cell fails with an ``AssertionError`` naming what was replaced, after
    putting it back. Attribute writes to a watched module, and writes to the ``__code__``,
    ``__defaults__`` or ``__kwdefaults__`` of a snapshotted function (an audit hook), are recorded
    as they happen during a test cell, so a patch that undoes itself before the cell ends is caught
-   as well (not caught: a write straight into a module's ``__dict__`` that is undone within the
-   cell);
+   as well;
 5. hides the running test cell's source while it runs (IPython's input history ``In``/``_ih``/``_i<n>``,
    its line cache, the kernel's request), so an answer cannot read the hidden tests from there; it
-   is put back after the cell.
-
+   is put back after the cell;
 6. records JAX's rule tables (lowerings, abstract evaluation...), its primitives' attributes, the
    functions of its private modules and the methods of its and numpy's classes, and puts back
    whatever of them holds the submission's code before each test cell (a test cell during which
    that happens fails): a lowering replaced in an answer cell would change the test's reference;
 7. records IPython's hooks (text and AST transformers, event callbacks, the shell's and kernel's
-   methods and message handlers) and puts them back after every cell; an audit hook, which no code
-   removes, checks them as each cell is compiled (and a test cell's text against its own) and fails
-   the cell when they were changed: a text transformer that turned test cells into ``pass`` scored
-   full marks;
+   methods and message handlers, the kernel's own packages) and puts them back after every cell; the
+   audit hook checks them again as each cell is compiled (and a test cell's text against its own)
+   and fails the cell when they were changed: a text transformer that turned test cells into
+   ``pass`` scored full marks, and so did a kernel whose replies were patched to say "ok";
 8. fails a test cell during which the submission's code runs on another thread (left running by an
    earlier cell, or started as the cell runs): such a thread can rebind the names the test reads
    and put them back before the cell ends; and one after which a name the test uses is bound to
    something else in the notebook's namespace;
-9. takes the submission's gc callbacks, signal handlers, import hooks and trace functions out before
-   each test cell (they run in the main thread mid-test), refuses a new audit hook (one sees and can
-   rewrite every AST IPython compiles) and fails every later test cell when one is tried;
-10. wraps, while a test cell runs, each function of the notebook's the test calls: after each call
-   the modules the test names and its names are compared with the genuine ones and put back at once
-   (a no-op written straight into ``vars(numpy.testing)``, which no attribute hook sees, that puts
-   the genuine function back once the test's last assert has run).
+9. takes the submission's gc callbacks, signal handlers, import hooks, trace functions and
+   ``weakref.finalize`` entries out before each test cell (they run in the main thread mid-test),
+   refuses a new audit hook (one sees and can rewrite every AST IPython compiles) and fails every
+   later test cell when one is tried;
+10. wraps, while a test cell runs, everything of the notebook's the test calls that holds the
+   submission's code (a function, a callable object, a partial, a bound method): after each call the
+   names the test uses and every module of the packages they come from (all of numpy's, private
+   ones included) are compared with the genuine ones and put back at once, and the submission's
+   ``weakref.finalize`` entries are taken out (a no-op written straight into ``vars(numpy.testing)``,
+   which no attribute hook sees, that puts the genuine function back once the test's last assert
+   has run);
+11. refuses the submission's code, while it is on the stack, what reaches past the objects it is
+   given: a frame while a test cell runs (IPython's list of the test cell's statements sits in a
+   frame above the test's; the hidden tests' inputs in the test's), except to a few library
+   functions that read one and hand out only names (logging, typing, the exercises' check...); a
+   frame of the guard's at any time; the garbage collector's lists of objects; the symbols and
+   addresses ``ctypes`` gives; ``/proc``'s view of the process's memory; a trace or profile function
+   while a test cell runs. A test cell during which one was refused fails.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
 ``all = lambda *a: True``), and replacing a library function's code or defaults
-(``jax.hessian.__code__ = ...``). :mod:`course.integrity`, when the solution uses it, is imported
-after the solution's other modules, so the exercises' check records the genuine functions before
-the submission runs. What is not: code that deliberately attacks the grader itself
-(editing this module, patching C types, a replaced run_cell that never compiles the test cell, a
-patch made and undone inside one call of the answer from an object the test does not call by name,
-reading the solution file), helper names defined in ordinary cells of the notebook, and modules
-first imported after the snapshot. Run untrusted submissions in a sandbox.
+(``jax.hessian.__code__ = ...``), the guard itself, IPython's and the kernel's machinery, and the
+test's frames. :mod:`course.integrity`, when the solution uses it, is imported after the solution's
+other modules, so the exercises' check records the genuine functions before the submission runs.
+What is not: writing the interpreter's memory (``ctypes`` pointers made from ``id()``; nothing inside
+the process can stop it: only a decision taken outside the kernel could), code of the submission's
+that runs outside any call the test makes (a ``__del__``, a weakref callback, a dunder method numpy
+calls on an object the answer returned) and undoes what it did within one statement of the test,
+helper names defined in ordinary cells of the notebook, and modules first imported after the
+snapshot. Run untrusted submissions in a sandbox.
 """
 
 import builtins as _builtins
@@ -144,10 +163,14 @@ def _t_probe(frame, event, arg, _a=_sys.audit):
 
 def _t_wrap(f, _a=_sys.audit):
     def watched(*args, **kwargs):
+        box = [args, kwargs]
+        _a("course.before_call", box)
+        out = None
         try:
-            return f(*args, **kwargs)
+            out = f(*box[0], **box[1])
+            return out
         finally:
-            _a("course.after_call")
+            _a("course.after_call", args, kwargs, out)
     return watched
 
 
@@ -181,12 +204,15 @@ def _module_write(mod, name, value, delete):
 # only names, listed here), a frame of the guard's at any time, the collector's lists of objects, the
 # symbols and addresses ctypes gives, and /proc's view of the process's memory.
 _FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions"})
-_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"})
+# (not a frame's f_code: the exercises' check reads it at every call, and a frame it is read from was
+# handed out by one of the events above)
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 _FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py", "/collections/__init__.py", "/enum.py", "/dataclasses.py",
                   "/warnings.py", "/jax/_src/traceback_util.py", "/jax/_src/lazy_loader.py", "/course/integrity.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
                   "/numpy/testing/_private/utils.py")
+_FRAME_WALKERS = ("/traceback.py", "/inspect.py", "/linecache.py")  # hand frames to whoever called them
 _TRACERS = ("/course/integrity.py", "/threading.py")
 _OBJECT_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlsym",
                             "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",
@@ -258,11 +284,15 @@ def _refusal(event, args):
         frames = [args[0]]
     elif event == "object.__getattr__":
         obj = args[0]
-        frames = [obj.tb_frame if args[1] == "tb_frame" else obj if args[1] == "f_code"
-                  else getattr(obj, args[1], None)]
+        frames = [getattr(obj, args[1], None)]
     if guard or any(_walk(f)[1] for f in frames if f is not None):
         return f"{event} (a frame of the grader's)"
-    if _IN_TEST[0] and not (_code_kind(caller.f_code) == "library" and caller.f_code.co_filename.endswith(_FRAME_READERS)):
+    reader = caller  # who asked: past the standard library's frame walkers, whose callers get the frames
+    while (reader is not None and _code_kind(reader.f_code) == "library"
+           and reader.f_code.co_filename.endswith(_FRAME_WALKERS)):
+        reader = reader.f_back
+    if _IN_TEST[0] and not (reader is not None and _code_kind(reader.f_code) == "library"
+                            and reader.f_code.co_filename.endswith(_FRAME_READERS)):
         return (f"{event} (a frame, while a test cell runs; asked at line {caller.f_lineno} of "
                 f"{caller.f_code.co_filename.rsplit('/', 1)[-1]}, with {sub} on the stack)")
     return None
@@ -340,7 +370,12 @@ def _course_event(event, args):
     if event == "course.delattr":
         _module_write(args[0], args[1], None, True)
         return
+    if event == "course.before_call":
+        args[0][:] = _before_call(*args[0])
+        return
     if event == "course.after_call":
+        _KEEP.append(args)  # what the call was given and gave back, alive until the cell ends (see _KEEP)
+        _WRITES.extend(_test_variables_changed())
         _after_answer_call()
         return
     if event == "course.thread":
@@ -748,6 +783,14 @@ def _answer_threads():
 # test reads it. A weakref.finalize of the submission's (which runs when an object is freed, after the
 # call returned) is taken out.
 _CALL_WATCH = []  # (live dict, key, genuine value) for the running test cell
+# Code of the submission's can also run after a call returned, when an object is freed: a __del__, a
+# weakref callback on what the answer returned or on a temporary the test passed it, or the collector
+# finding a cycle. Within one statement of the test it could install a no-op, have the assert use it
+# and put the genuine function back before the check after the statement. So while a test cell runs,
+# what each call of the answer was given and gave back is kept alive until the cell ends, and the
+# automatic collector is paused (the submission turning it back on is tampering).
+_KEEP = []
+_GC_WAS = [None]
 
 
 def _watch_list(names):
@@ -784,6 +827,67 @@ def _finalizers(fix):
     return out
 
 
+# The test's own variables are in the notebook's namespace, which is the answer's globals(), and the
+# arrays the test passes are the answer's arguments: an answer that zeroed the test's matrix in place
+# made the reference the test then computed from it agree with its wrong result. So the answer is given
+# copies of the numpy arrays it is passed, and the test's names (and the contents of its arrays) are
+# compared before and after each call.
+_BEFORE = []  # a stack (an answer may call itself through its wrapper): the test's variables at the call
+
+
+def _copy_arrays(value, depth=0):
+    np = _sys.modules.get("numpy")
+    if np is None:
+        return value
+    if type(value) is np.ndarray:
+        return value.copy()
+    if depth < 2 and type(value) in (list, tuple):  # (a container is copied only when it holds arrays)
+        items = [_copy_arrays(v, depth + 1) for v in value]
+        return type(value)(items) if any(a is not b for a, b in zip(items, value)) else value
+    if depth < 2 and type(value) is dict:
+        items = {k: _copy_arrays(v, depth + 1) for k, v in value.items()}
+        return items if any(items[k] is not v for k, v in value.items()) else value
+    return value
+
+
+def _fingerprint():
+    np = _sys.modules.get("numpy")
+    ns, code_in, out = _ip.user_ns, _DEEP_CODE[0], {}
+    for name in _TESTS.get(_RAW[0], ()):
+        if name in _ALIASES or name.startswith("__course_grader"):
+            continue
+        value = ns.get(name, _MISSING)
+        if value is _MISSING or _isinstance(value, _ModuleType) or (_callable(value) and code_in is not None and code_in(value)):
+            continue
+        data = None
+        if np is not None and type(value) is np.ndarray:
+            try:
+                data = (value.shape, value.dtype.str, hash(value.tobytes()))
+            except Exception:
+                data = None
+        out[name] = (value, data)
+    return out
+
+
+def _before_call(args, kwargs):
+    _BEFORE.append(_fingerprint())
+    return [_copy_arrays(tuple(args)), {k: _copy_arrays(v) for k, v in kwargs.items()}]
+
+
+def _test_variables_changed():
+    if not _BEFORE:
+        return []
+    before, now = _BEFORE.pop(), _fingerprint()
+    out = []
+    for name, (value, data) in before.items():
+        cur = now.get(name)
+        if cur is None or cur[0] is not value:
+            out.append(f"the test's variable {name} (rebound as the answer ran)")
+        elif data is not None and cur[1] != data:
+            out.append(f"the contents of the test's array {name} (changed as the answer ran)")
+    return out
+
+
 def _after_answer_call():
     bad = [k for d, k, v in _CALL_WATCH if d.get(k, _MISSING) is not v]
     if bad:
@@ -792,6 +896,11 @@ def _after_answer_call():
                 d[k] = v
         _WRITES.extend(f"{k} (replaced as the answer ran)" for k in bad)
     _WRITES.extend(_finalizers(fix=True))
+    import gc
+
+    if _GC_WAS[0] is not None and gc.isenabled():
+        gc.disable()
+        _WRITES.append("the garbage collector's switch (turned back on)")
 
 
 def _wrap_answer(f):
@@ -1098,6 +1207,10 @@ def _pre_run_cell(info):
     _PROBE_PREVIOUS[0] = threading.getprofile()
     threading.setprofile(_PROBE[0])
     _finalizers(fix=True)  # (made by an answer cell: they would run in the middle of the test)
+    import gc
+
+    _GC_WAS[0] = gc.isenabled()
+    gc.disable()
     _REFUSED.clear()
     ns = _ip.user_ns
     for name in (_CHECK, _STEP, _LAST):
@@ -1128,6 +1241,14 @@ def _post_run_cell(result):
         import threading
 
         threading.setprofile(_PROBE_PREVIOUS[0])
+    if _GC_WAS[0] is not None:
+        import gc
+
+        if _GC_WAS[0]:
+            gc.enable()
+        _GC_WAS[0] = None
+    _KEEP.clear()
+    _BEFORE.clear()
     _IN_TEST[0] = False
     _RAW_FILE.clear()
     _CALL_WATCH.clear()
