@@ -187,8 +187,8 @@ _Watched = type("_Watched", (_types.ModuleType,), {"__setattr__": _outside(_t_se
 
 
 def _module_write(mod, name, value, delete):
-    if _IN_TEST[0]:
-        entry = _SNAPSHOT.get(getattr(mod, "__name__", None))
+    if _IN_TEST[0] and _id(mod) in _SNAPSHOT_IDS:  # (nothing of an object of the submission's is read)
+        entry = _SNAPSHOT.get(_SNAPSHOT_IDS[_id(mod)])
         if (entry is not None and entry[0] is mod and name in entry[1] and (delete or entry[1][name] is not value)
                 and not (mod.__name__ == "sys" and name.endswith("hook"))):
             _WRITES.append(f"{mod.__name__}.{name}")
@@ -212,14 +212,16 @@ _FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
                   "/numpy/testing/_private/utils.py")
+_OWN_FRAME_READERS = ("/IPython/core/interactiveshell.py", "/IPython/core/magic.py", "/ipywidgets/widgets/utils.py")
 _FRAME_WALKERS = ("/traceback.py", "/inspect.py", "/linecache.py")  # hand frames to whoever called them
+_SUMMARIES = frozenset({"_extract_from_extended_frame_gen", "extract", "_extract_from_frame_gen"})
 _TRACERS = ("/course/integrity.py", "/threading.py")
 _OBJECT_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlsym",
                             "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",
                             "ctypes.string_at", "ctypes.wstring_at"})
 _GUARD_FILE = "<course grader guard>"  # the name course.grading.build compiles this file under
 _GUARD_CODES = set()  # ids of this file's code objects (its functions' and theirs), recorded at install
-_TEST_FILES = set()  # the file names IPython gave the test cells it compiled
+_TEST_CODES = {}  # id -> the code objects IPython ran for the test cells (theirs and those they define)
 _KINDS = {}  # id(code) -> (code, "guard" | "test" | "submission" | "library")
 _BUSY = set()  # threads in the hook's own walk of the stack (the events it raises itself are its own)
 try:
@@ -230,12 +232,32 @@ _REFUSED = []  # what the submission's code was refused while a test cell ran
 _RAW_FILE = []  # the file name IPython compiled the running test cell under
 
 
+def _test_code(code):
+    """Record a code object IPython runs for the test cell (its statements, compiled from the tree the
+    guard saw) as the test's: only IPython's run_code, with nothing of the submission's on the stack."""
+    me = _get_ident()
+    _BUSY.add(me)
+    try:
+        runner = _sys._getframe(2)
+        ok = (runner.f_code.co_name == "run_code" and runner.f_code.co_filename.endswith("/IPython/core/interactiveshell.py")
+              and _code_kind(runner.f_code) == "library" and not _walk(runner)[0])
+    finally:
+        _BUSY.discard(me)
+    todo = [code] if ok else []
+    while todo:
+        c = todo.pop()
+        if _id(c) not in _TEST_CODES:
+            _TEST_CODES[_id(c)] = c
+            _KINDS.pop(_id(c), None)
+            todo += [k for k in c.co_consts if _isinstance(k, _types.CodeType)]
+
+
 def _code_kind(code):
     hit = _KINDS.get(_id(code))
     if hit is not None and hit[0] is code:
         return hit[1]
     fname = code.co_filename
-    if fname in _TEST_FILES:
+    if _id(code) in _TEST_CODES:
         kind = "test"
     elif fname == _GUARD_FILE and _id(code) in _GUARD_CODES:
         kind = "guard"
@@ -266,9 +288,10 @@ def _refusal(event, args):
     """Why the event is refused (``None`` when it is not); called with the thread marked busy."""
     caller = _sys._getframe(2)  # the code that raised the event (this, _audit, then it)
     kind = _code_kind(caller.f_code)
-    if kind == "guard" or (kind == "library" and event not in _OBJECT_EVENTS and event != "open"
-                           and caller.f_code.co_filename.endswith(_TRACERS if event[4:7] == "set" else _FRAME_READERS)):
-        return None  # (the exercises' check reads each call's frame: this is the quick way out)
+    if kind == "guard":
+        return None
+    if kind == "library" and event[4:7] == "set" and caller.f_code.co_filename.endswith(_TRACERS):
+        return None  # (the exercises' check watches calls with a profile function)
     sub, guard = _walk(caller)
     if not sub:
         return None
@@ -276,26 +299,40 @@ def _refusal(event, args):
         return f"{event} (the interpreter's objects or memory, out of reach of the submission's code)"
     if event == "open":
         return "the process's memory through /proc"
-    if event in ("sys.settrace", "sys.setprofile"):  # (the exercises' check watches calls with one)
-        allowed = _code_kind(caller.f_code) == "library" and caller.f_code.co_filename.endswith(_TRACERS)
-        return f"{event} while a test cell runs" if _IN_TEST[0] and not allowed else None
+    if event in ("sys.settrace", "sys.setprofile"):  # a trace or profile function is handed every frame
+        return f"{event} (a function handed every frame)"
     frames = []
     if event == "sys._getframe":
         frames = [args[0]]
     elif event == "object.__getattr__":
-        obj = args[0]
-        frames = [getattr(obj, args[1], None)]
+        frames = [getattr(args[0], args[1], None)]
     if guard or any(_walk(f)[1] for f in frames if f is not None):
         return f"{event} (a frame of the grader's)"
-    reader = caller  # who asked: past the standard library's frame walkers, whose callers get the frames
-    while (reader is not None and _code_kind(reader.f_code) == "library"
-           and reader.f_code.co_filename.endswith(_FRAME_WALKERS)):
+    # Who gets the frame: past the standard library's frame walkers (traceback, inspect,
+    # logging.currentframe), whose callers get the frames, unless traceback's own summary takes them
+    # (it hands out file names, lines and, at most, the text of the locals).
+    reader, summarised = caller, False
+    while reader is not None and _code_kind(reader.f_code) == "library" and (
+            reader.f_code.co_filename.endswith(_FRAME_WALKERS)
+            or (reader.f_code.co_name == "<lambda>" and reader.f_code.co_filename.endswith("/logging/__init__.py"))):
+        summarised = summarised or reader.f_code.co_name in _SUMMARIES
         reader = reader.f_back
-    if _IN_TEST[0] and not (reader is not None and _code_kind(reader.f_code) == "library"
-                            and reader.f_code.co_filename.endswith(_FRAME_READERS)):
-        return (f"{event} (a frame, while a test cell runs; asked at line {caller.f_lineno} of "
-                f"{caller.f_code.co_filename.rsplit('/', 1)[-1]}, with {sub} on the stack)")
-    return None
+    if summarised or (reader is not None and _code_kind(reader.f_code) == "library"
+                      and reader.f_code.co_filename.endswith(_FRAME_READERS)):
+        return None
+    if (event == "sys._getframe" and kind == "library" and caller.f_code.co_filename.endswith(_OWN_FRAME_READERS)
+            and _code_kind(args[0].f_code) in ("submission", "test") and _nearest_cell(caller) is args[0]):
+        return None  # %matplotlib, %time...: IPython reads the locals of the cell that called it, and no other
+    return (f"{event} (a frame; asked at line {caller.f_lineno} of {caller.f_code.co_filename.rsplit('/', 1)[-1]}, "
+            f"with {sub} on the stack)")
+
+
+def _nearest_cell(frame):
+    """The first frame out from ``frame`` whose code is not a library's."""
+    frame = frame.f_back
+    while frame is not None and _code_kind(frame.f_code) == "library":
+        frame = frame.f_back
+    return frame
 
 
 def _is_mem(path):
@@ -346,6 +383,9 @@ def _audit(event, args):
             _BUSY.discard(me)
         _FOREVER.append(f"an audit hook the submission tried to add{where}")
         raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
+    elif event == "exec" and _IN_TEST[0] and _RAW_FILE and args and _isinstance(args[0], _types.CodeType) \
+            and args[0].co_filename == _RAW_FILE[0] and not _FOREVER:
+        _test_code(args[0])
     elif event == "exec" and _FOREVER and _IN_TEST[0]:
         # raised here, before the test cell's code runs: an audit hook of the submission's, called after
         # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
@@ -353,10 +393,9 @@ def _audit(event, args):
                              "the grader refused it, and this test cell and every later one score 0")
     elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
             and _isinstance(args[1], str) and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
-        if not _IN_TEST[0] or not _RAW_FILE:  # IPython parsing a cell's text (its code is compiled from the tree);
-            if _IN_TEST[0]:  # in a test cell, the first: the test's own (later ones: a traceback shown)
-                _RAW_FILE.append(args[1])
-                _TEST_FILES.add(args[1])
+        # IPython parsing a cell's text (its code is compiled from the tree); in a test cell, only the test's
+        # own (others are parsed to show a traceback)
+        if not _IN_TEST[0] or not _RAW_FILE or args[1] == _RAW_FILE[0]:
             _check_compiled_cell(args[0])
 
 
@@ -364,6 +403,20 @@ def _course_event(event, args):
     """The trampolines' events. Those that change what the guard does (a test cell's start and end, its
     transformation, its checks) come from IPython or from a test cell; raised with the submission's code
     on the stack, they are refused."""
+    me = _get_ident()
+    _BUSY.add(me)
+    try:
+        raiser = _sys._getframe(2)
+        genuine = raiser.f_code is _TRAMPOLINE_CODES.get(event)
+        sub = _walk(raiser.f_back)[0] if genuine and event in _STEERING else None
+    finally:
+        _BUSY.discard(me)
+    if not genuine or sub:
+        # raised by the submission's code (the guard's own events, to switch it off or to make it run
+        # the submission's code inside its frames): refused
+        if _IN_TEST[0]:
+            _REFUSED.append(f"the grader's own event {event} raised by the submission's code")
+        raise RuntimeError(f"the grader refuses {event} from the submission's code" + (f" ({sub})" if sub else ""))
     if event == "course.setattr":
         _module_write(args[0], args[1], args[2], False)
         return
@@ -381,16 +434,6 @@ def _course_event(event, args):
     if event == "course.thread":
         _thread_probe(args[0], None, None)
         return
-    me = _get_ident()
-    _BUSY.add(me)
-    try:
-        sub = _walk(_sys._getframe(2))[0]
-    finally:
-        _BUSY.discard(me)
-    if sub:
-        if _IN_TEST[0]:
-            _REFUSED.append(f"the grader's own event {event} raised by the submission's code")
-        raise RuntimeError(f"the grader refuses {event} from the submission's code ({sub})")
     if event == "course.pre_run_cell":
         _pre_run_cell(args[0])
     elif event == "course.post_run_cell":
@@ -633,9 +676,10 @@ def _deep_changed(fix):
                     del d[k]
     for label, cls, snap in _DEEP_CLASSES:
         d = cls.__dict__
+        kernel = label.split(".")[0] in _KERNEL_TOPS  # (ExecutionResult.success = True made replies say ok)
         for k, v in snap.items():
             cur = d.get(k, _MISSING)
-            if cur is not v and (cur is _MISSING or code_in(cur)):
+            if cur is not v and (cur is _MISSING or code_in(cur) or (kernel and _method(v))):
                 out.append(f"{label}.{k}")
                 if fix:
                     try:
@@ -755,10 +799,10 @@ def _hooks_changed(fix):
                     signal.signal(sig, saved if saved is not None else signal.SIG_DFL)
                 except (ValueError, OSError, TypeError):
                     pass
-    for label in ("trace", "profile", "thread trace"):
+    for label in ("trace", "profile", "thread trace"):  # whatever it is (a library's object records frames too)
         get, set_, saved = _HOOKS[label]
         cur = get()
-        if cur is not saved and cur is not None and code_in(cur):
+        if cur is not saved and cur is not _PROBE[0]:
             out.append(f"the {label} function")
             if fix:
                 set_(saved)
@@ -802,6 +846,7 @@ def _watch_list(names):
             modname = obj.__name__ if _isinstance(obj, _ModuleType) else getattr(obj, "__module__", None)
             if _isinstance(modname, str):
                 tops.add(modname.split(".")[0])
+    out += [(_BUILTINS_DICT, k, v) for k, v in _BUILTINS.items()]  # (numpy's isclose calls the builtin abs)
     for modname, (mod, attrs) in _SNAPSHOT.items():
         if modname.split(".")[0] in tops:
             d = _vars(mod)  # (the kernel sets sys.excepthook itself)
@@ -907,9 +952,9 @@ def _wrap_answer(f):
     import functools
 
     watched = _outside(_t_wrap)(f)
-    try:
+    if type(f) is _FunctionType:  # (reading an object's attributes could run the submission's code here)
         functools.update_wrapper(watched, f)
-    except (AttributeError, TypeError):
+    else:
         watched.__wrapped__ = f
     return watched
 
@@ -988,7 +1033,7 @@ def _hide_source(raw):
         ns = _ip.user_ns
         for key in ("_i%d" % _ip.execution_count, "_i", "_ii", "_iii"):
             value = ns.get(key)
-            if _isinstance(value, str) and value.rstrip("\n") == raw:
+            if type(value) is str and str.rstrip(value, "\n") == raw:
                 ns[key] = ""
                 _HIDDEN.append(lambda ns=ns, key=key, old=value: ns.__setitem__(key, old))
         import linecache
@@ -1076,6 +1121,9 @@ def _public(name):
     return not any(part.startswith("_") for part in name.split("."))
 
 
+_TRAMPOLINE_CODES = {}  # event -> the code of the only trampoline that raises it
+_STEERING = frozenset({"course.pre_run_cell", "course.post_run_cell", "course.visit", "course.check", "course.step"})
+_SNAPSHOT_IDS = {}  # id(module) -> its name, for the snapshotted modules
 _CHECKS = []  # the test cell's checks, as trampolines: untampered (at its end), _step (after each statement)
 _PROBE = [None]  # the thread probe, as a trampoline
 
@@ -1151,6 +1199,13 @@ def install(modules, aliases, tests):
     _ip = get_ipython()  # noqa: F821 (an IPython kernel builtin)
     ip = _ip
     _GUARD_CODES.update(_guard_codes())
+    _SNAPSHOT_IDS.update({_id(mod): name for name, (mod, _) in _SNAPSHOT.items()})
+    wrap_code = next(c for c in _t_wrap.__code__.co_consts if _isinstance(c, _types.CodeType))
+    _TRAMPOLINE_CODES.update({"course.pre_run_cell": _t_pre_run_cell.__code__, "course.post_run_cell":
+                              _t_post_run_cell.__code__, "course.check": _t_check.__code__, "course.step": _t_step.__code__,
+                              "course.visit": _t_visit.__code__, "course.setattr": _t_setattr.__code__,
+                              "course.delattr": _t_delattr.__code__, "course.thread": _t_probe.__code__,
+                              "course.before_call": wrap_code, "course.after_call": wrap_code})
     _CHECKS[:] = [_outside(_t_check), _outside(_t_step)]
     _PROBE[0] = _outside(_t_probe)
     ip.events.register("pre_run_cell", _outside(_t_pre_run_cell))
@@ -1218,6 +1273,10 @@ def _pre_run_cell(info):
     ns[_CHECK], ns[_STEP] = _CHECKS
     _IN_TEST[0] = True
     _RAW[0] = info.raw_cell
+    try:  # the file name IPython compiles the test cell under (ipykernel's: a hash of its text)
+        _RAW_FILE[:] = [_ip.compile.get_code_name(info.raw_cell, info.raw_cell, _ip.execution_count)]
+    except Exception:
+        _RAW_FILE.clear()
     for name in names:
         if name in _ALIASES:
             _STASH.append((name, ns.get(name, _MISSING)))

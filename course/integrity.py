@@ -116,6 +116,7 @@ _len = _builtins.len
 _id = _builtins.id
 _list = _builtins.list
 _tuple = _builtins.tuple
+_issubclass = _builtins.issubclass
 _repr = _builtins.repr
 _type = _builtins.type
 _frozenset = _builtins.frozenset
@@ -601,6 +602,14 @@ class _Guard:
         self.hook = self._make_hook()
         self.previous = _getprofile()
         self.thread_previous = _thread_getprofile()
+        if self.previous is not None:  # inside another check (an answer's own forbid in a test's): both
+            inner, outer = self.hook, self.previous  # watch, the outer first (a ban is never lifted)
+
+            def chained(frame, event, arg):
+                outer(frame, event, arg)
+                return inner(frame, event, arg)
+
+            self.hook = chained
         if self.seconds is not None and _threading.current_thread() is _MAIN:
             self.alarm = _signal.signal(_signal.SIGALRM, self._on_alarm)
             self.timer = _signal.setitimer(_signal.ITIMER_REAL, self.seconds)  # someone else's, to put back
@@ -818,18 +827,23 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
         parts = (obj.__func__,)
     elif kind is _functools.partial:
         parts = (obj.func, *obj.args, *obj.keywords.values())
-    elif _isinstance(obj, (_tuple, _list)) and _len(obj) <= 64:  # named tuples too
-        parts = (kind, *obj)
-    elif _isinstance(obj, type):
+    elif _issubclass(kind, (_tuple, _list)):  # named tuples too
+        if kind not in (_tuple, _list):  # a class of the answer's own decides first (no method of its runs)
+            where = _answer_code_in(kind, seen, depth + 1)
+            if where:
+                return where
+        items = _tuple.__iter__(obj) if _issubclass(kind, _tuple) else _list.__iter__(obj)
+        parts = (*[x for _, x in zip(range(64), items)],)
+    elif _issubclass(kind, type):
         for klass in obj.__mro__:
             if klass is object:
                 continue
             home = _getattr(_sys.modules.get(_getattr(klass, "__module__", None) or ""), "__file__", None) or ""
             library = _isinstance(home, _str) and not _is_answer_code(_types.SimpleNamespace(co_filename=home), "")
             for value in _list(_vars(klass).values()):
-                if _isinstance(value, (staticmethod, classmethod)):
+                if _type(value) in (staticmethod, classmethod):
                     value = value.__func__
-                elif _isinstance(value, property):
+                elif _type(value) is property:
                     value = value.fget
                 if _type(value) is not _FunctionType or not _is_foreign_code(value.__code__):
                     continue
@@ -838,17 +852,25 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
                     continue  # written by the library's class factory (dataclass, namedtuple), as exec'd text
                 return f"{klass.__qualname__}.{value.__name__} (the answer's own class)"
         return None
-    elif _callable(obj) and kind not in (_BuiltinType, _types.BuiltinMethodType, _types.WrapperDescriptorType,
-                                         _types.MethodWrapperType, _types.MethodDescriptorType):
-        parts = (kind, _getattr(obj, "__dict__", {}).get("__wrapped__"))  # a callable object: its class
-    else:  # a record (jax's LoweringRuleEntry, a rule and its options): its class and its fields
+    else:
+        # an object: its class decides first, so that nothing of an answer's class runs here (a property
+        # named __dict__ ran the answer's code inside the grader's guard); a library's class is read
+        where = _answer_code_in(kind, seen, depth + 1)
+        if where:
+            return where
+        if kind in (_BuiltinType, _types.BuiltinMethodType, _types.WrapperDescriptorType, _types.MethodWrapperType,
+                    _types.MethodDescriptorType):
+            return None
         fields = _getattr(obj, "__dict__", None)
-        parts = (kind, *fields.values()) if _type(fields) is dict and _len(fields) <= 16 else (kind,)
-        names = [n for klass in kind.__mro__ for n in _vars(klass).get("__slots__", ())
-                 if _isinstance(n, _str)] + _list(_getattr(kind, "__dataclass_fields__", {}))
-        parts += _tuple(_getattr(obj, n, None) for n in names[:16])
+        if _callable(obj):  # a callable object: what it wraps
+            parts = ((fields.get("__wrapped__") if _type(fields) is dict else None),)
+        else:  # a record (jax's LoweringRuleEntry, a rule and its options): its fields
+            parts = _tuple(fields.values()) if _type(fields) is dict and _len(fields) <= 16 else ()
+            names = [n for klass in kind.__mro__ for n in _vars(klass).get("__slots__", ())
+                     if _type(n) is _str] + _list(_getattr(kind, "__dataclass_fields__", {}))
+            parts += _tuple(_getattr(obj, n, None) for n in names[:16])
     for part in parts:
-        if part is not None and (_callable(part) or _isinstance(part, (_tuple, _list)) or _hasattr(part, "__dict__")):
+        if part is not None and _type(part) not in (_str, int, float, complex, bytes, bool):
             where = _answer_code_in(part, seen, depth + 1)
             if where:
                 return where

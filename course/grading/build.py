@@ -74,10 +74,11 @@ def prologue(solution: nbformat.NotebookNode, tests: list[str]) -> str:
     config = {"modules": modules, "aliases": aliases, "tests": {src: _loaded_names(src) for src in tests}}
     guard = GUARD.read_text(encoding="utf-8")
     # The guard runs in a namespace of its own that nothing the submission can reach refers to (not a
-    # module in sys.modules): what IPython, the modules and the test cells call are trampolines that
-    # raise an audit event, handled by the guard's audit hook (see course/_guard.py).
+    # module in sys.modules), with builtins of its own (a submission that rebinds builtins.list cannot
+    # change what the guard's checks compute): what IPython, the modules and the test cells call are
+    # trampolines that raise an audit event, handled by the guard's audit hook (see course/_guard.py).
     boot = (
-        "g = {'__name__': '_course_grader', '__builtins__': __import__('builtins')}\n"
+        "g = {'__name__': '_course_grader', '__builtins__': dict(vars(__import__('builtins')))}\n"
         f"exec(compile({guard!r}, '<course grader guard>', 'exec'), g)\n"
         f"g['install'](**__import__('json').loads({json.dumps(config)!r}))\n"
     )
