@@ -359,9 +359,9 @@ def _audit(event, args):
     elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
           or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
           or (event == "open" and args and _is_mem(args[0]))) and _SHELL:
-        me = _get_ident()
-        _BUSY.add(me)
+        me, why = _get_ident(), None
         try:
+            _BUSY.add(me)
             why = _refusal(event, args)
         finally:
             _BUSY.discard(me)
