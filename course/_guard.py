@@ -211,8 +211,8 @@ _FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py",
                   "/warnings.py", "/jax/_src/traceback_util.py", "/jax/_src/lazy_loader.py", "/course/integrity.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
-                  "/numpy/testing/_private/utils.py")
-_OWN_FRAME_READERS = ("/IPython/core/interactiveshell.py", "/IPython/core/magic.py", "/ipywidgets/widgets/utils.py")
+                  "/numpy/testing/_private/utils.py", "/ipywidgets/widgets/utils.py")
+_OWN_FRAME_READERS = ("/IPython/core/interactiveshell.py", "/IPython/core/magic.py")
 _FRAME_WALKERS = ("/traceback.py", "/inspect.py", "/linecache.py")  # hand frames to whoever called them
 _SUMMARIES = frozenset({"_extract_from_extended_frame_gen", "extract", "_extract_from_frame_gen"})
 _TRACERS = ("/course/integrity.py", "/threading.py")
@@ -411,6 +411,8 @@ def _course_event(event, args):
         sub = _walk(raiser.f_back)[0] if genuine and event in _STEERING else None
     finally:
         _BUSY.discard(me)
+    if genuine and sub and event == "course.visit":
+        return  # a magic the answer runs (%time) compiles its line: left as it is (only the test cell's own counts)
     if not genuine or sub:
         # raised by the submission's code (the guard's own events, to switch it off or to make it run
         # the submission's code inside its frames): refused
