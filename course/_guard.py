@@ -57,12 +57,14 @@ then
    which no attribute hook sees, that puts the genuine function back once the test's last assert
    has run);
 11. refuses the submission's code, while it is on the stack, what reaches past the objects it is
-   given: a frame while a test cell runs (IPython's list of the test cell's statements sits in a
-   frame above the test's; the hidden tests' inputs in the test's), except to a few library
-   functions that read one and hand out only names (logging, typing, the exercises' check...); a
-   frame of the guard's at any time; the garbage collector's lists of objects; the symbols and
-   addresses ``ctypes`` gives; ``/proc``'s view of the process's memory; a trace or profile function
-   while a test cell runs. A test cell during which one was refused fails.
+   given, at any time: a frame (IPython's list of the test cell's statements sits in a frame above
+   the test's; the hidden tests' inputs in the test's; the guard's namespace in its own), except to
+   a few library functions that read one and hand out only names (logging, typing, the exercises'
+   check...) and to IPython's magics reading their own cell's locals; the garbage collector's lists
+   of objects; the symbols and addresses ``ctypes`` gives; ``/proc``'s view of the process's memory;
+   a trace or profile function. A test cell during which one was refused fails. (Not refused, for no
+   audit event reports them: a signal handler's frame argument, ``gc.garbage`` under
+   ``DEBUG_SAVEALL``; see tests/data/course/shortcuts/OPEN.md.)
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
