@@ -213,10 +213,11 @@ _FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py",
                   "/warnings.py", "/jax/_src/traceback_util.py", "/jax/_src/lazy_loader.py", "/course/integrity.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
-                  "/numpy/testing/_private/utils.py", "/ipywidgets/widgets/utils.py")
+                  "/numpy/testing/_private/utils.py", "/ipywidgets/widgets/utils.py",
+                  "/absl/flags/_helpers.py")
 _OWN_FRAME_READERS = ("/IPython/core/interactiveshell.py", "/IPython/core/magic.py")
 _FRAME_WALKERS = ("/traceback.py", "/inspect.py", "/linecache.py")  # hand frames to whoever called them
-_SUMMARIES = frozenset({"_extract_from_extended_frame_gen", "extract", "_extract_from_frame_gen"})
+_SUMMARIES = frozenset({"_extract_from_extended_frame_gen", "extract", "_extract_from_frame_gen", "extract_stack"})
 _TRACERS = ("/course/integrity.py", "/threading.py")
 _OBJECT_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlsym",
                             "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",

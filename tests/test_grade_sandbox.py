@@ -261,7 +261,6 @@ def test_no_route_to_the_answers_under_the_sandbox(classroom, monkeypatch, tmp_p
 
 
 @pytest.mark.slow
-@NEEDS_BWRAP
 def test_without_the_sandbox_the_attacks_are_real(classroom, monkeypatch):
     """The same submissions with --sandbox off: the routes only the sandbox closes do find the answers.
 
