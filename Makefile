@@ -18,7 +18,7 @@ export JAX_PLATFORMS ?= cpu
 help:
 	@echo "make lab        start the course in JupyterLab (installs into $(VENV) on first run)"
 	@echo "make test       run every test: unit tests, exercises in sync, nbval over the lectures, the solutions graded"
-	@echo "make test-long  what CI adds (30 min): nbval over the solutions, every widget lecture in the browser, nbgrader on all"
+	@echo "make test-long  what CI adds (55 min): nbval over the solutions, every widget lecture in the browser, nbgrader on all, every shortcut route graded"
 	@echo "make notebooks  re-execute lectures/ and solutions/ and store their outputs"
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make bench      measure products and steps against one gradient; update README"
@@ -61,11 +61,14 @@ test: $(STAMP) $(SITE_STAMP)
 # cores, a lecture in the browser waited on nbgrader's kernels past its time limit). make test grades
 # every solution (full marks, under course grade and in the nbgrader round trip); here nbval also
 # compares their stored outputs. Every widget lecture runs in the browser with every slider moved
-# (make test: the first), and nbgrader autogrades every solution and release (make test: two).
+# (make test: the first), nbgrader autogrades every solution and release (make test: two), and every
+# shortcut route and correct answer of tests/data/course/shortcuts is graded (make test: each
+# exercise's first of each).
 test-long: $(STAMP) $(SITE_STAMP)
 	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile --timeout 900 --nbval --nbval-current-env --nbval-cell-timeout 300 solutions
 	COURSE_BROWSER_ALL=1 $(PY) -m pytest -p no:cacheprovider --timeout 1800 tests/test_browser.py
 	COURSE_NBGRADER_ALL=1 $(PY) -m pytest -p no:cacheprovider --timeout 1800 tests/test_nbgrader.py
+	COURSE_SHORTCUTS_ALL=1 $(PY) -m pytest -p no:cacheprovider -q tests/test_exercise_shortcuts.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -n 2 tests

@@ -62,9 +62,14 @@ then
    a few library functions that read one and hand out only names (logging, typing, the exercises'
    check...) and to IPython's magics reading their own cell's locals; the garbage collector's lists
    of objects; the symbols and addresses ``ctypes`` gives; ``/proc``'s view of the process's memory;
-   a trace or profile function. A test cell during which one was refused fails. (Not refused, for no
-   audit event reports them: a signal handler's frame argument, ``gc.garbage`` under
-   ``DEBUG_SAVEALL``; see tests/data/course/shortcuts/OPEN.md.)
+   a trace or profile function. A test cell during which one was refused fails;
+12. refuses the submission's code three library functions no audit event reports, replaced wherever a
+   module holds them: ``signal.signal`` (Python hands a signal handler the frame it interrupted, a
+   frame of the guard's or the test's), ``gc.set_debug`` (under ``DEBUG_SAVEALL`` the collector's
+   ``gc.garbage`` hands out what it collected, frames included) and ``_imp.create_builtin`` (a fresh
+   copy of a built-in module holds the genuine functions); keeps alive the frames an exception takes
+   out of the guard, so that they never become the collector's garbage; and compares every signal
+   handler and the collector's debug flags before and after each test cell, whatever they are.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -174,6 +179,12 @@ def _t_wrap(f, _a=_sys.audit):
         finally:
             _a("course.after_call", args, kwargs, out)
     return watched
+
+
+def _t_call(*args, _a=_sys.audit, _name=""):
+    box = [args]
+    _a("course.call", _name, box)
+    return box[0]
 
 
 def _outside(f):
@@ -353,53 +364,67 @@ def _audit(event, args):
     as a cell's text is compiled, the shell that runs it checked (see :func:`_shell_changed`)."""
     if _BUSY and _get_ident() in _BUSY:
         return
-    if event[:7] == "course.":
-        _course_event(event, args)
-    elif event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
-        name = _CODE_IDS.get(_id(args[0]))
-        if name is not None:
-            _WRITES.append(f"the {args[1]} of {name}")
-    elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
-          or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
-          or (event == "open" and args and _is_mem(args[0]))) and _SHELL:
-        me, why = _get_ident(), None
-        try:
+    try:
+        if event[:7] == "course.":
+            _course_event(event, args)
+        elif event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
+            name = _CODE_IDS.get(_id(args[0]))
+            if name is not None:
+                _WRITES.append(f"the {args[1]} of {name}")
+        elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
+              or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
+              or (event == "open" and args and _is_mem(args[0]))) and _SHELL:
+            me, why = _get_ident(), None
+            try:
+                _BUSY.add(me)
+                why = _refusal(event, args)
+            finally:
+                _BUSY.discard(me)
+            if why is not None:
+                if _IN_TEST[0]:
+                    _REFUSED.append(why)
+                raise RuntimeError(f"the grader refuses the submission's code {why}")
+        elif event == "sys.addaudithook" and _SHELL:
+            # no code removes an audit hook, and one sees (and can change) every AST IPython compiles: one
+            # added after the grader's, by whatever code, runs for good, so every later test cell fails
+            me = _get_ident()
             _BUSY.add(me)
-            why = _refusal(event, args)
-        finally:
-            _BUSY.discard(me)
-        if why is not None:
-            if _IN_TEST[0]:
-                _REFUSED.append(why)
-            raise RuntimeError(f"the grader refuses the submission's code {why}")
-    elif event == "sys.addaudithook" and _SHELL:
-        # no code removes an audit hook, and one sees (and can change) every AST IPython compiles: one
-        # added after the grader's, by whatever code, runs for good, so every later test cell fails
+            try:
+                frame = _sys._getframe(1)
+                while frame is not None and _code_kind(frame.f_code) != "submission":
+                    frame = frame.f_back
+                where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
+            finally:
+                _BUSY.discard(me)
+            _FOREVER.append(f"an audit hook the submission tried to add{where}")
+            raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
+        elif event == "exec" and _IN_TEST[0] and _RAW_FILE and args and _isinstance(args[0], _types.CodeType) \
+                and args[0].co_filename == _RAW_FILE[0] and not _FOREVER:
+            _test_code(args[0])
+        elif event == "exec" and _FOREVER and _IN_TEST[0]:
+            # raised here, before the test cell's code runs: an audit hook of the submission's, called after
+            # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
+            raise AssertionError(f"tampering: {_FOREVER[0]}: one would see and could rewrite every test cell; "
+                                 "the grader refused it, and this test cell and every later one score 0")
+        elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
+                and _isinstance(args[1], str) and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
+            # IPython parsing a cell's text (its code is compiled from the tree); in a test cell, only the test's
+            # own (others are parsed to show a traceback)
+            if not _IN_TEST[0] or not _RAW_FILE or args[1] == _RAW_FILE[0]:
+                _check_compiled_cell(args[0])
+    except BaseException as exc:
+        # the traceback holds this frame (and those under it): kept alive, none of them can become the
+        # collector's garbage, which DEBUG_SAVEALL would hand out
         me = _get_ident()
         _BUSY.add(me)
         try:
-            frame = _sys._getframe(1)
-            while frame is not None and _code_kind(frame.f_code) != "submission":
-                frame = frame.f_back
-            where = f" (line {frame.f_lineno} of its code)" if frame is not None else ""
+            tb = exc.__traceback__
+            while tb is not None:
+                _KEPT_FRAMES.append(tb.tb_frame)
+                tb = tb.tb_next
         finally:
             _BUSY.discard(me)
-        _FOREVER.append(f"an audit hook the submission tried to add{where}")
-        raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
-    elif event == "exec" and _IN_TEST[0] and _RAW_FILE and args and _isinstance(args[0], _types.CodeType) \
-            and args[0].co_filename == _RAW_FILE[0] and not _FOREVER:
-        _test_code(args[0])
-    elif event == "exec" and _FOREVER and _IN_TEST[0]:
-        # raised here, before the test cell's code runs: an audit hook of the submission's, called after
-        # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
-        raise AssertionError(f"tampering: {_FOREVER[0]}: one would see and could rewrite every test cell; "
-                             "the grader refused it, and this test cell and every later one score 0")
-    elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
-            and _isinstance(args[1], str) and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
-        # IPython parsing a cell's text (its code is compiled from the tree); in a test cell, only the test's
-        # own (others are parsed to show a traceback)
-        if not _IN_TEST[0] or not _RAW_FILE or args[1] == _RAW_FILE[0]:
-            _check_compiled_cell(args[0])
+        raise
 
 
 def _course_event(event, args):
@@ -411,17 +436,28 @@ def _course_event(event, args):
     try:
         raiser = _sys._getframe(2)
         genuine = raiser.f_code is _TRAMPOLINE_CODES.get(event)
-        sub = _walk(raiser.f_back)[0] if genuine and event in _STEERING else None
+        sub = _walk(raiser.f_back)[0] if genuine and (event in _STEERING or event == "course.call") else None
     finally:
         _BUSY.discard(me)
     if genuine and sub and event == "course.visit":
         return  # a magic the answer runs (%time) compiles its line: left as it is (only the test cell's own counts)
-    if not genuine or sub:
+    if genuine and event == "course.call" and (args[0] not in _GUARDED or _type(args[1]) is not _list or _len(args[1]) != 1
+                                               or _type(args[1][0]) is not tuple):
+        genuine = False
+    if not genuine or (sub and event != "course.call"):
         # raised by the submission's code (the guard's own events, to switch it off or to make it run
         # the submission's code inside its frames): refused
         if _IN_TEST[0]:
             _REFUSED.append(f"the grader's own event {event} raised by the submission's code")
         raise RuntimeError(f"the grader refuses {event} from the submission's code" + (f" ({sub})" if sub else ""))
+    if event == "course.call":
+        name, box = args
+        if sub and not (name == "_imp.create_builtin" and _len(box[0]) == 1 and _new_builtin(box[0][0])):
+            if _IN_TEST[0]:
+                _REFUSED.append(f"{name} (called by the submission's code)")
+            raise RuntimeError(f"the grader refuses the submission's code {name} ({sub})")
+        box[0] = _GUARDED[name](*box[0])
+        return
     if event == "course.setattr":
         _module_write(args[0], args[1], args[2], False)
         return
@@ -797,13 +833,19 @@ def _hooks_changed(fix):
             cur = signal.getsignal(sig)
         except (ValueError, OSError):
             continue
-        if cur is not saved and _callable(cur) and code_in(cur):
+        if cur is not saved:  # whatever it is (a library's callable, a dict's __setitem__, stores the frame too)
             out.append(f"the handler of signal {sig}")
             if fix:
                 try:
-                    signal.signal(sig, saved if saved is not None else signal.SIG_DFL)
+                    _GUARDED.get("_signal.signal", signal.signal)(sig, saved if saved is not None else signal.SIG_DFL)
                 except (ValueError, OSError, TypeError):
                     pass
+    import gc
+
+    if gc.get_debug() != _GC_DEBUG[0]:
+        out.append("the garbage collector's debug flags")
+        if fix:
+            _GUARDED.get("gc.set_debug", gc.set_debug)(_GC_DEBUG[0])
     for label in ("trace", "profile", "thread trace"):  # whatever it is (a library's object records frames too)
         get, set_, saved = _HOOKS[label]
         cur = get()
@@ -1126,6 +1168,58 @@ def _public(name):
     return not any(part.startswith("_") for part in name.split("."))
 
 
+# Library functions the submission's code may not call, replaced wherever a module holds them (they are
+# not audited): signal.signal (Python calls a handler with the frame it interrupted: a handler of a
+# library's, such as a dict's __setitem__ on a timer, stored a frame of the guard's audit hook, and one
+# raised inside an answer handed it the test's frame), gc.set_debug (under DEBUG_SAVEALL the
+# collector's gc.garbage hands out the frames of a cycle, the guard's own from a refusal's traceback),
+# and _imp.create_builtin, which makes a fresh copy of a built-in module (a _signal whose signal is
+# the genuine one); a module first imported by the answer is still made.
+_GUARDED = {}  # name -> the genuine function
+_LOADED_BUILTINS = set()  # the built-in modules imported when the guard was installed
+_KEPT_FRAMES = []  # frames of the guard's that an exception took out of it: alive, so never the collector's garbage
+_type = type
+_len = len
+
+
+def _new_builtin(spec):
+    """Whether ``spec`` (importlib's ModuleSpec, nothing else) names a built-in module not yet imported."""
+    from importlib.machinery import ModuleSpec
+
+    if _type(spec) is not ModuleSpec:
+        return False
+    name = _vars(spec).get("name")
+    return _type(name) is str and name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
+
+
+def _install_guarded():
+    import _imp
+    import _signal
+    import gc
+
+    genuine = {"_signal.signal": _signal.signal, "gc.set_debug": gc.set_debug, "_imp.create_builtin": _imp.create_builtin}
+    made = {}
+    for name, f in genuine.items():
+        t = _outside(_t_call)
+        t.__kwdefaults__ = {"_a": _sys.audit, "_name": name}
+        _GUARDED[name] = f
+        made[_id(f)] = (f, t)
+    for mod in _list(_sys.modules.values()):
+        try:
+            d = _vars(mod)
+        except TypeError:
+            continue
+        for k, v in _list(d.items()):
+            hit = made.get(_id(v))
+            if hit is not None and hit[0] is v:
+                d[k] = hit[1]
+    _LOADED_BUILTINS.update(n for n in _sys.builtin_module_names if n in _sys.modules)
+    _GC_DEBUG[0] = gc.get_debug()
+
+
+_GC_DEBUG = [0]
+
+
 _TRAMPOLINE_CODES = {}  # event -> the code of the only trampoline that raises it
 _STEERING = frozenset({"course.pre_run_cell", "course.post_run_cell", "course.visit", "course.check", "course.step"})
 _SNAPSHOT_IDS = {}  # id(module) -> its name, for the snapshotted modules
@@ -1154,6 +1248,7 @@ def install(modules, aliases, tests):
         aliases: ``{name: [module, attribute or None]}`` from the solution's import statements.
         tests: ``{test cell source: [names it loads]}``.
     """
+    _install_guarded()
     # The exercises' integrity check records the genuine library functions when first imported:
     # so it comes last, after the solution's other modules and before any cell of the submission.
     for name in sorted(modules, key=lambda m: m == "course.integrity"):
@@ -1210,7 +1305,8 @@ def install(modules, aliases, tests):
                               _t_post_run_cell.__code__, "course.check": _t_check.__code__, "course.step": _t_step.__code__,
                               "course.visit": _t_visit.__code__, "course.setattr": _t_setattr.__code__,
                               "course.delattr": _t_delattr.__code__, "course.thread": _t_probe.__code__,
-                              "course.before_call": wrap_code, "course.after_call": wrap_code})
+                              "course.before_call": wrap_code, "course.after_call": wrap_code,
+                              "course.call": _t_call.__code__})
     _CHECKS[:] = [_outside(_t_check), _outside(_t_step)]
     _PROBE[0] = _outside(_t_probe)
     ip.events.register("pre_run_cell", _outside(_t_pre_run_cell))

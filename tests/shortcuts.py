@@ -147,6 +147,11 @@ def lectures_with_routes(folder: Path = SHORTCUTS) -> list[str]:
     return sorted(p.stem for p in Path(folder).glob("[0-9][0-9]_*.toml"))
 
 
+def _alone(r: dict) -> bool:
+    reads_globals = any(w in code for code in r["answers"].values() for w in ("globals(", "__main__", "vars("))
+    return bool(r.get("alone")) or r["family"] in ("tamper", "reference-copied") or reads_globals
+
+
 def pack(routes: list[dict]) -> list[list[dict]]:
     """Routes grouped into notebooks: every ordinary route of a lecture in one notebook (each in its
     own copy of its exercise's cells); alone: tampering routes, routes marked ``alone``, and routes
@@ -155,8 +160,7 @@ def pack(routes: list[dict]) -> list[list[dict]]:
     groups: list[list[dict]] = []
     shared: list[dict] = []
     for r in routes:
-        reads_globals = any(w in code for code in r["answers"].values() for w in ("globals(", "__main__", "vars("))
-        if r.get("alone") or r["family"] in ("tamper", "reference-copied") or reads_globals:
+        if _alone(r):
             groups.append([r])
         else:
             shared.append(r)
@@ -227,8 +231,28 @@ def submission(solution: nbformat.NotebookNode, group: list[dict]) -> nbformat.N
     })
 
 
-def build_submissions(out: Path, lectures: list[str] | None = None) -> dict[str, list[dict]]:
-    """Write ``out/submissions/NAME.ipynb`` and ``out/solutions/NAME.ipynb`` for every group.
+def sample(routes: list[dict], accepts: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``make test``'s share of a lecture's fixtures (``make test-long`` grades them all): for each
+    exercise its first route that shares the lecture's notebook (its first, when none does) and its
+    first correct answer, and the lecture's first tampering route (in a notebook of its own)."""
+    out_r, out_a, seen_a = [], [], set()
+    tamper = [r for r in routes if r["family"] == "tamper"][:1]
+    for exercise in dict.fromkeys(r["exercise"] for r in routes):
+        mine = [r for r in routes if r["exercise"] == exercise]
+        shared = [r for r in mine if not _alone(r)]
+        out_r.append((shared or mine)[0])  # one that shares the lecture's notebook, where there is one
+    out_r += [r for r in tamper if not any(r is o for o in out_r)]
+    for a in accepts:
+        if a["exercise"] not in seen_a:
+            seen_a.add(a["exercise"])
+            out_a.append(a)
+    return out_r, out_a
+
+
+def build_submissions(out: Path, lectures: list[str] | None = None,
+                      sampled: bool = False) -> dict[str, list[dict]]:
+    """Write ``out/submissions/NAME.ipynb`` and ``out/solutions/NAME.ipynb`` for every group (with
+    ``sampled``, only :func:`sample`'s share of each lecture's routes and correct answers).
 
     Returns:
         ``{NAME: routes}``; NAME is ``NN_topic__K`` (the solution it reduces, then a counter), a
@@ -240,7 +264,10 @@ def build_submissions(out: Path, lectures: list[str] | None = None) -> dict[str,
     made = {}
     for lecture in lectures or lectures_with_routes():
         solution = nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4)
-        for k, group in enumerate(pack(load_routes(lecture) + load_accepts(lecture)), start=1):
+        routes, accepts = load_routes(lecture), load_accepts(lecture)
+        if sampled:
+            routes, accepts = sample(routes, accepts)
+        for k, group in enumerate(pack(routes + accepts), start=1):
             name = f"{lecture}__{k:02d}"
             nbformat.write(submission(solution, group), subs / f"{name}.ipynb")
             nbformat.write(reduce_solution(solution, group), sols / f"{name}.ipynb")
@@ -254,8 +281,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Write the shortcut submissions and reduced solutions to grade.")
     parser.add_argument("lectures", nargs="*", help="NN_topic stems (default: every lecture with routes)")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "shortcuts"), help="folder to write into")
+    parser.add_argument("--sample", action="store_true", help="only make test's share (see sample())")
     args = parser.parse_args()
-    made = build_submissions(Path(args.out), args.lectures or None)
+    made = build_submissions(Path(args.out), args.lectures or None, sampled=args.sample)
     n_accept = sum(bool(r.get("accept")) for g in made.values() for r in g)
     print(f"wrote {len(made)} submission(s) with {sum(len(g) for g in made.values()) - n_accept} route(s) and {n_accept} "
           f"correct answer(s) to {args.out}; grade with\n"

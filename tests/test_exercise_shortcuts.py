@@ -5,7 +5,8 @@ import alias of a banned function, an equivalent the statement did not name, the
 exercise in one call, a trace cached before the ban, a host callback, brute force, a dense route at
 a size it cannot finish, a wrong answer... Each is an answer a student could hand in, in its own
 copy of its exercise's cells (a lecture's routes share a notebook; tampering ones get their own).
-All of them are graded in one ``python -m course grade --jobs 2`` run, against the solutions
+They are graded in one ``python -m course grade --jobs 2`` run (``make test``: each exercise's first
+route and first correct answer, see ``shortcuts.sample``; ``make test-long``: all of them), against the solutions
 reduced to the same copies, and each must lose all the exercise's points with a failure that
 contains the route's ``expect`` text (the integrity check's message, or the assertion that a
 generic input exposes). The same files list correct answers written otherwise than the solution
@@ -18,6 +19,7 @@ its own (a brute-force route still stops at its test's ``seconds=`` budget).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +30,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 import shortcuts  # noqa: E402
 
 LECTURES = shortcuts.lectures_with_routes()
+# make test grades each exercise's first route and first correct answer (shortcuts.sample); make
+# test-long, with COURSE_SHORTCUTS_ALL=1, grades every one of them (about 25 minutes on two cores)
+ALL = os.environ.get("COURSE_SHORTCUTS_ALL") == "1"
 
-# pytest-timeout counts a fixture's setup in the first test that uses it: the grading run below took
-# 23 minutes on two cores shared with a reviewer's grading (2026-12-06: 459 routes, 51 accepts, the
-# guard checking after every statement of a test), and over 30 inside make test with other grading
-# beside it (its own limit is the subprocess's 3600 s), more than make test's 900 s per test.
+
+def _entries(lecture):
+    routes, accepts = shortcuts.load_routes(lecture), shortcuts.load_accepts(lecture)
+    return (routes, accepts) if ALL else shortcuts.sample(routes, accepts)
+
+
+# pytest-timeout counts a fixture's setup in the first test that uses it: the grading run of every
+# route took 23 minutes on two cores shared with a reviewer's grading (2026-12-06: 459 routes, 51
+# accepts, the guard checking after every statement of a test), and 36 inside make test with other
+# grading beside it (its own limit is the subprocess's 3600 s), more than make test's 900 s per test.
 pytestmark = pytest.mark.timeout(3800)
 
 
@@ -57,13 +68,16 @@ def test_a_malformed_accept_is_a_clear_error(tmp_path):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("shortcuts")
-    made = shortcuts.build_submissions(out)
+    made = shortcuts.build_submissions(out, sampled=not ALL)
     proc = subprocess.run(
         [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
          "--json", "-q", "--jobs", "2", "--timeout", "1500", "--cell-timeout", "180"],
         capture_output=True, text=True, timeout=3600, cwd=shortcuts.ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    keep = shortcuts.ROOT / "test-artifacts"  # the gradebook, to read when a route fails (and its times)
+    keep.mkdir(exist_ok=True)
+    (keep / "shortcuts-graded.json").write_text(proc.stdout)
     rows = {Path(r["submission"]).stem: r for r in json.loads(proc.stdout)}
     return made, rows
 
@@ -71,7 +85,7 @@ def graded(tmp_path_factory):
 def _cases():
     out = []
     for lecture in LECTURES:
-        for r in shortcuts.load_routes(lecture):
+        for r in _entries(lecture)[0]:
             out.append(pytest.param(lecture, r["exercise"], r["route"], id=f"{lecture}:{r['exercise']}:{r['family']}"))
     return out
 
@@ -86,6 +100,15 @@ def _graded_copy(graded, lecture, exercise, route, accept):
     return mine, next(e for e in rows[name]["exercises"] if e["grade_id"] == mine["grade_id"])
 
 
+def _answer_notes(graded, lecture, mine):
+    """The grader's notes on the route's own answer cells (an error it raised as the cell ran)."""
+    made, rows = graded
+    name = next(n for n, group in made.items() if n.startswith(lecture + "__") and any(r is mine for r in group))
+    suffix = mine["grade_id"][len(mine["exercise"]):]
+    ids = [a + suffix for a in mine["answers"]]
+    return [n for n in rows[name]["notes"] if any(n.startswith(f"answer cell '{i}'") for i in ids)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lecture,exercise,route", _cases())
 def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, route):
@@ -96,14 +119,17 @@ def test_the_route_scores_zero_for_its_own_reason(graded, lecture, exercise, rou
         # jit runs to the cell limit instead. Either way it failed for running too long, its own reason.
         expect = "timed out after"
     assert result["points"] == 0, f"{lecture} {exercise}: the route {route!r} scored {result['points']}: {result}"
-    assert expect.lower() in result["reason"].lower(), (
+    # its reason: the test's failure, or the grader's refusal as its answer cell ran (the test then
+    # finds nothing defined)
+    why = " | ".join([result["reason"], *_answer_notes(graded, lecture, mine)])
+    assert expect.lower() in why.lower(), (
         f"{lecture} {exercise}: the route {route!r} failed, but not for its own reason: expected {expect!r} in "
-        f"{result['reason']!r}")
+        f"{why!r}")
 
 
 def _accept_cases():
     return [pytest.param(lecture, a["exercise"], a["route"], id=f"{lecture}:{a['exercise']}:{k}")
-            for lecture in LECTURES for k, a in enumerate(shortcuts.load_accepts(lecture), start=1)]
+            for lecture in LECTURES for k, a in enumerate(_entries(lecture)[1], start=1)]
 
 
 @pytest.mark.slow
