@@ -225,7 +225,7 @@ _FRAME_READERS = ("/logging/__init__.py", "/typing.py", "/typing_extensions.py",
                   "/scipy/_lib/_bunch.py", "/matplotlib/_api/__init__.py", "/matplotlib/cbook.py",
                   "/numpy/lib/_index_tricks_impl.py", "/numpy/matrixlib/defmatrix.py",
                   "/numpy/testing/_private/utils.py", "/ipywidgets/widgets/utils.py",
-                  "/absl/flags/_helpers.py")
+                  "/absl/flags/_helpers.py", "/equinox/_errors.py")
 _OWN_FRAME_READERS = ("/IPython/core/interactiveshell.py", "/IPython/core/magic.py")
 _FRAME_WALKERS = ("/traceback.py", "/inspect.py", "/linecache.py")  # hand frames to whoever called them
 _SUMMARIES = frozenset({"_extract_from_extended_frame_gen", "extract", "_extract_from_frame_gen", "extract_stack"})
@@ -485,6 +485,8 @@ def _course_event(event, args):
         why = untampered()
         if why:
             args[0].append(why)
+        else:
+            _report()
     elif event == "course.step":
         why = _step()
         if why:
@@ -1020,6 +1022,43 @@ def _verdict():
     return ""
 
 
+# The grader's word on a test cell is not the kernel's reply ("ok" can be forged: rv10 replaced IPython's
+# ExecutionResult.success) nor the absence of an error (a cell whose later statements were emptied
+# raises none): the grader (course/grading/worker.py) counts a test cell as passed only if, as its
+# last statement, the guard's check found nothing and printed an HMAC of the cell's text (each test
+# cell of a graded notebook is a different one) with a key made for this run, which only the guard reads (from a file the grader writes
+# before the kernel starts; the guard deletes it before any cell of the submission runs).
+_KEY = [None]  # bytes, or None when no grader gave one (the notebook runs without course grade)
+_OUT = [None]  # the kernel's stdout at install
+_HMAC = [None]  # _hashlib.hmac_digest at install (the genuine one, whatever hashlib later holds)
+
+
+def _read_key():
+    import os
+
+    path = os.environ.pop("COURSE_GRADER_KEY", None)
+    if not path:
+        return
+    try:
+        with open(path, "rb") as fh:
+            key = fh.read().strip()
+        os.remove(path)
+    except OSError:
+        return
+    import _hashlib
+
+    _KEY[0], _OUT[0], _HMAC[0] = key or None, _sys.stdout, _hashlib.hmac_digest
+
+
+def _report():
+    """The test cell passed the guard's checks: print what the grader looks for (see _KEY)."""
+    if _KEY[0] is None:
+        return
+    token = _HMAC[0](_KEY[0], _RAW[0].encode("utf-8"), "sha256").hex()
+    _OUT[0].write(f"[course-grader:{token}]\n")
+    _OUT[0].flush()
+
+
 def _step():
     """After each statement of a test cell: the cheap checks of what the test uses."""
     _after_answer_call()
@@ -1248,6 +1287,7 @@ def install(modules, aliases, tests):
         aliases: ``{name: [module, attribute or None]}`` from the solution's import statements.
         tests: ``{test cell source: [names it loads]}``.
     """
+    _read_key()
     _install_guarded()
     # The exercises' integrity check records the genuine library functions when first imported:
     # so it comes last, after the solution's other modules and before any cell of the submission.

@@ -22,13 +22,13 @@ What :func:`forbid` catches, while the block runs:
   inside another library function all count; so does its source compiled again (same bytecode,
   names and variables), for functions longer than a few lines. Banning a module bans every function defined in it
   (for a package, in any of its files). ``sys.setprofile`` sees every Python call and every call of
-  a C function in this thread; starting a thread inside the block is a violation.
+  a C function, in this thread and in threads started with :mod:`threading` inside the block.
 - **A compiled trace made before the block.** ``jax.clear_caches()`` runs first, so a function
   jitted and called before the ban is traced again, and the ban sees what its trace calls.
 - **Escapes.** Host callbacks (``jax.pure_callback``, ``io_callback``, ``jax.debug.callback``, whose
   Python runs on another thread), executables compiled ahead of time
   (``jax.jit(f).lower(x).compile()``) or exported (``jax.export``), whose traces were made before
-  the block, new processes, threads, and touching the check itself
+  the block, new processes, raw threads, and touching the check itself
   (``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``gc.get_referrers``, ...) are
   violations.
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
@@ -96,6 +96,8 @@ class Forbidden(AssertionError):
 
 _setprofile = _sys.setprofile
 _getprofile = _sys.getprofile
+_thread_setprofile = _threading.setprofile
+_thread_getprofile = _threading.getprofile
 _perf_counter = _time.perf_counter
 _monotonic = _time.monotonic
 _clear_caches = _jax.clear_caches
@@ -485,6 +487,7 @@ _ALWAYS_ALLOWED = (_jax.debug.print,)
 
 
 _ESCAPES = _escape_functions()
+_THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit the check
 
 
 # ----------------------------------------------------------------------------- the check
@@ -515,6 +518,7 @@ class _Guard:
         self.previous = None
         self.alarm = None
         self.timer = (0.0, 0.0)
+        self.thread_previous = None
         self.t0 = 0.0
         self.names = (None, {})
 
@@ -524,6 +528,7 @@ class _Guard:
     def _make_hook(self):
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         allow, escapes, own = self.ban.allow, _ESCAPES, _OWN_CODES
+        thread_start = _THREAD_START
         modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
         users: dict = {}  # code -> whether it is the answer's own (a notebook cell, exec'd text, a file in cwd)
         cwd = _os.getcwd() + _os.sep
@@ -571,7 +576,7 @@ class _Guard:
                 key = _id(arg)
                 if key in escapes:
                     code = frame.f_code
-                    if code in own:
+                    if code in own or (code is thread_start and "start_new_thread" in escapes[key]):
                         return
                     violation(f"{escapes[key]} is not allowed while the check runs", frame)
                     raise Forbidden(f"{escapes[key]} is not allowed while the check runs")
@@ -596,6 +601,7 @@ class _Guard:
         self.names = _caller_names()
         self.hook = self._make_hook()
         self.previous = _getprofile()
+        self.thread_previous = _thread_getprofile()
         if self.previous is not None:  # inside another check (an answer's own forbid in a test's): both
             inner, outer = self.hook, self.previous  # watch, the outer first (a ban is never lifted)
 
@@ -608,15 +614,14 @@ class _Guard:
             self.alarm = _signal.signal(_signal.SIGALRM, self._on_alarm)
             self.timer = _signal.setitimer(_signal.ITIMER_REAL, self.seconds)  # someone else's, to put back
         self.t0 = _perf_counter()
-        # (not threading.setprofile: threading keeps its hook in a module global, from which an answer
-        # reached this check's closure and rewrote its record of what is banned; starting a thread is
-        # a violation instead)
+        _thread_setprofile(self.hook)
         _setprofile(self.hook)
         return None
 
     def __exit__(self, exc_type, exc, tb):
         still = _getprofile()
         _setprofile(self.previous)
+        _thread_setprofile(self.thread_previous)
         elapsed = _perf_counter() - self.t0
         if self.alarm is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)

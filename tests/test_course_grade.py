@@ -18,6 +18,8 @@ import pytest
 
 from course import grading as grade
 from course.grading import build
+from course.grading import run as grading_run
+from course.grading import score as grading_score
 from course import notebooks as nbk
 from course.cli import main
 from course.release import release_notebook
@@ -176,15 +178,24 @@ def test_patching_the_grading_names_does_not_help(folder_run):
     assert ex["ex1_tests"]["reason"].startswith("AssertionError")
 
 
-def _points_without(guard_lines, submission, monkeypatch, tmp_path):
+def _unreported(graded, cwd=None, **kw):
+    """course grade's run of a built notebook without its check that the guard reported after each test cell."""
+    return grading_run.run_notebook(graded.nb, tests=sorted(graded.test_index.values()), cwd=cwd, **kw)
+
+
+def _points_without(guard_lines, submission, monkeypatch, tmp_path, report=False):
     """Points per exercise when the grader's guard runs without some of its lines (what they stop: one
-    line, or the lines of the layers that each stop the same route)."""
+    line, or the lines of the layers that each stop the same route). The grader's own check that the
+    guard reported at the end of each test cell (``report``) is left out unless asked for: it would
+    stop every route whose guard lines are removed with the end-of-cell check."""
     guard = build.GUARD.read_text(encoding="utf-8")
     for guard_line in (guard_lines,) if isinstance(guard_lines, str) else guard_lines:
         assert guard.count(guard_line) == 1, guard_line
         guard = guard.replace(guard_line, "")
     (tmp_path / "_guard.py").write_text(guard, encoding="utf-8")
     monkeypatch.setattr(build, "GUARD", tmp_path / "_guard.py")
+    if not report:
+        monkeypatch.setattr(grading_score, "run_graded_notebook", _unreported)
     r = grade.grade_notebook(SUBMISSIONS / submission, SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
     return {e.grade_id: e.points for e in r.exercises}
 
@@ -211,6 +222,49 @@ def test_without_the_end_of_cell_check_the_in_call_patch_would_cheat(monkeypatch
     points = _points_without(("    ip.ast_transformers.append(_AppendCheck())\n", "    _CALL_WATCH[:] = _watch_list(names)\n"),
                              "incall_01_tiny.ipynb", monkeypatch, tmp_path)
     assert {g: p for g, p in points.items() if g in FULL} == FULL
+
+
+@pytest.mark.slow
+def test_a_test_cell_without_the_guards_report_scores_zero(monkeypatch, tmp_path):
+    """The grader counts a test cell as passed only if the guard printed, after its last statement, an
+    HMAC of the cell with a key made for the run: a guard whose end-of-cell check never ran (here,
+    taken out) reports nothing, and every test cell fails, the solution's too."""
+    points = _points_without("    ip.ast_transformers.append(_AppendCheck())\n", "incall_01_tiny.ipynb",
+                             monkeypatch, tmp_path, report=True)
+    assert {g: p for g, p in points.items() if g in FULL} == {g: 0 for g in FULL}
+    r = grade.grade_notebook(SOLUTION, SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
+    assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == {g: 0 for g in FULL}
+    assert all("did not report" in e.reason for e in r.exercises if e.grade_id in FULL)
+
+
+def test_a_forged_report_or_none_fails_the_test_cell():
+    """What the worker counts: a test cell whose reply is "ok" passes only with the report made with
+    the run's key; none, or one in the right form made without the key, fails it."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("print('[course-grader:' + '0' * 64 + ']')"),
+        nbformat.v4.new_code_cell("y = 2"),
+    ])
+    state = grading_run.run_notebook(nb, tests=[0, 1], guarded=True, cell_timeout=60, total_timeout=120)
+    cells = state["cells"]
+    assert [cells[k]["status"] for k in "012"] == ["error", "error", "ok"], cells
+    assert cells["0"]["ename"] == cells["1"]["ename"] == "GraderCheck"
+
+
+@pytest.mark.slow
+def test_the_key_is_gone_before_the_submission_runs(tmp_path):
+    """The guard reads the run's key and deletes its file before the submission's first cell: the
+    submission finds neither the file nor its name in the environment, and the solution keeps full marks."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "import glob, os\n"
+        "assert 'COURSE_GRADER_KEY' not in os.environ\n"
+        "assert not glob.glob(os.path.join(os.environ.get('TMPDIR', '/tmp'), 'course-grader-key*'))"))
+    sub = tmp_path / "keyless_01_tiny.ipynb"
+    nbformat.write(nb, sub)
+    r = grade.grade_notebook(sub, SOLUTION, cell_timeout=60, total_timeout=300)
+    assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
+    assert not r.notes or not any("AssertionError" in n for n in r.notes), r.notes
 
 
 @pytest.mark.slow
@@ -356,8 +410,10 @@ def test_class_statistics_from_the_report(folder_run, capsys):
 
 @pytest.mark.slow
 def test_without_the_guard_the_patched_submission_would_cheat(monkeypatch):
-    """The attack in patched_01_tiny.ipynb works when the guard is off: the guard is what stops it."""
+    """The attack in patched_01_tiny.ipynb works when the guard is off: the guard is what stops it. (With
+    no guard, nothing reports at the end of a test cell: the grader's check of that report is left out.)"""
     monkeypatch.setattr(build, "prologue", lambda solution, tests: "pass")
+    monkeypatch.setattr(grading_score, "run_graded_notebook", _unreported)
     r = grade.grade_notebook(SUBMISSIONS / "patched_01_tiny.ipynb", SOLUTION, cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
     assert {e.grade_id: e.points for e in r.exercises if e.grade_id in FULL} == FULL
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -110,6 +111,7 @@ def run_notebook(
     sandbox: str = "none",
     hide: Sequence[Path] = (),
     clean_env: bool = True,
+    guarded: bool = False,
 ) -> dict:
     """Run ``nb`` in a worker subprocess; return its per-cell results.
 
@@ -120,6 +122,10 @@ def run_notebook(
         hide: more folders the kernel must not see under the sandbox.
         clean_env: give the kernel only :func:`kernel_env`; ``False`` keeps this process's
             environment (``course check``, on a student's own machine).
+        guarded: the notebook's first cell boots the grader's guard (:mod:`course._guard`): a test
+            cell passes only if the guard's check after its last statement reported, with a key
+            made for this run that only the guard reads (a test cell that did not run to its end,
+            or whose reply said "ok" without having passed, fails).
 
     Returns:
         ``{"cells": {index: {"status", ...}}, "events": [...], "finished": bool, "log": [...]}``,
@@ -134,6 +140,10 @@ def run_notebook(
         nb_path, results, kernels = tmp / "graded.ipynb", tmp / "results.json", tmp / "kernels.txt"
         nbformat.write(nb, nb_path)
         env_k = kernel_env(run_dir) if clean_env else dict(os.environ)
+        key = secrets.token_hex(32) if guarded else ""
+        key_file = run_dir / "tmp" / "course-grader-key"  # written by the worker before each kernel starts;
+        if guarded:  # the guard reads and deletes it before any cell of the submission runs
+            env_k["COURSE_GRADER_KEY"] = str(key_file)
         if clean_env:
             _seed_matplotlib_cache(home / ".matplotlib")
         kernel_cwd = Path(cwd) if cwd is not None else work
@@ -143,6 +153,7 @@ def run_notebook(
             "cell_timeout": cell_timeout, "total_timeout": total_timeout, "max_output": max_output,
             "tests": sorted(tests), "kernel_name": "python3",
             "kernel_env": env_k, "conn_dir": str(conn), "sandbox_prefix": prefix,
+            "key": key, "key_file": str(key_file),
         }
         (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -187,7 +198,7 @@ def run_notebook(
 
 def run_graded_notebook(graded: GradedNotebook, cwd: Path | None = None, **kw) -> dict:
     """Run a built notebook (see :func:`run_notebook`); its test cells are not replayed after a restart."""
-    return run_notebook(graded.nb, tests=sorted(graded.test_index.values()), cwd=cwd, **kw)
+    return run_notebook(graded.nb, tests=sorted(graded.test_index.values()), cwd=cwd, guarded=True, **kw)
 
 
 _NOISE = re.compile(r"^\s*(\[[A-Z] |\d{4}-\d\d-\d\d|Traceback|File \"|\^+$|~+$)")

@@ -19,6 +19,7 @@ start, the results say so (``kernel_start_failed``), so the grader can stop inst
 from __future__ import annotations
 
 import copy
+import hmac
 import json
 import os
 import re
@@ -33,6 +34,16 @@ from jupyter_client.manager import AsyncKernelManager
 
 MAX_RESTARTS = 4
 TRUNCATED = "\n[... output truncated by the grader ...]\n"
+#: What the guard prints after a test cell's last statement when its checks passed: an HMAC, with this
+#: run's key, of the cell's text (taken out of the cell's output here).
+_REPORT = re.compile(r"\[course-grader:([0-9a-f]{64})\]\n?")
+NO_REPORT = ("the grader's check after this test cell's last statement did not report: the cell did not run "
+             "to its end (or something of the submission's stood in the way of the check); this exercise scores 0")
+
+
+def report_token(key: str, source: str) -> str:
+    """What the guard prints for a test cell that passed its checks (see course/_guard.py's _report)."""
+    return hmac.new(key.encode("ascii"), source.encode("utf-8"), "sha256").hexdigest()
 
 
 def _kernel_manager_class(prefix: list[str]):
@@ -54,12 +65,20 @@ class _CappedClient(NotebookClient):
         self._out_size: dict[int, int] = {}
         self.truncated: set[int] = set()
         self.last_reply = None
+        self.reports: dict[int, set[str]] = {}  # cell index -> the guard's reports it printed
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
         msg_type = msg["msg_type"]
         if msg_type == "error":
             return super().output(outs, msg, display_id, cell_index)
         content = msg.get("content", {})
+        if msg_type == "stream" and "[course-grader:" in content.get("text", ""):
+            text = content["text"]
+            self.reports.setdefault(cell_index, set()).update(_REPORT.findall(text))
+            content = dict(content, text=_REPORT.sub("", text))
+            msg = dict(msg, content=content)
+            if not content["text"]:
+                return None
         size = len(content.get("text", "")) if msg_type == "stream" else len(json.dumps(content.get("data", {})))
         used = self._out_size.get(cell_index, 0)
         self._out_size[cell_index] = used + size
@@ -119,6 +138,7 @@ def run(job: dict) -> dict:
     prefix = list(job.get("sandbox_prefix") or [])
     kernel_env = job.get("kernel_env") or dict(os.environ)
     conn_dir = Path(job["conn_dir"]) if job.get("conn_dir") else None
+    key, key_file = job.get("key") or "", Path(job["key_file"]) if job.get("key_file") else None
     kernel_count = 0
     started = False  # has any kernel of this run started?
     code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -162,6 +182,9 @@ def run(job: dict) -> dict:
             client.km.connection_file = str(conn_dir / f"k{kernel_count}.json")
             kernel_count += 1
         restart_reason = None
+        if key and key_file is not None:  # the guard of the kernel about to start reads it, and deletes it
+            key_file.write_text(key, encoding="ascii")
+            key_file.chmod(0o600)
         try:
             with client.setup_kernel(env=dict(kernel_env)):
                 started = True
@@ -213,6 +236,9 @@ def run(job: dict) -> dict:
                                evalue=str(content.get("evalue", ""))[:500], **info)
                     elif content.get("status") == "aborted":
                         record(k, "error", ename="Aborted", evalue="the kernel aborted this cell", **info)
+                    elif key and k in tests and report_token(key, nb.cells[k].source) \
+                            not in client.reports.get(k, ()):
+                        record(k, "error", ename="GraderCheck", evalue=NO_REPORT, **info)
                     else:
                         record(k, "ok", **info)
                     if k not in tests:
@@ -241,6 +267,8 @@ def run(job: dict) -> dict:
                 not_run(pos, f"the kernel was restarted {MAX_RESTARTS} times already")
                 break
             state["events"].append(f"{restart_reason}; restarted the kernel and replayed {len(done)} earlier cells")
+    if key_file is not None:
+        key_file.unlink(missing_ok=True)
     state["finished"] = True
     save()
     return state
