@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -140,9 +139,8 @@ def run_notebook(
         nb_path, results, kernels = tmp / "graded.ipynb", tmp / "results.json", tmp / "kernels.txt"
         nbformat.write(nb, nb_path)
         env_k = kernel_env(run_dir) if clean_env else dict(os.environ)
-        key = secrets.token_hex(32) if guarded else ""
-        key_file = run_dir / "tmp" / "course-grader-key"  # written by the worker before each kernel starts;
-        if guarded:  # the guard reads and deletes it before any cell of the submission runs
+        key_file = run_dir / "tmp" / "course-grader-key"  # the worker makes the key and writes it there before
+        if guarded:  # each kernel starts; the guard reads and deletes it before any cell of the submission runs
             env_k["COURSE_GRADER_KEY"] = str(key_file)
         if clean_env:
             _seed_matplotlib_cache(home / ".matplotlib")
@@ -153,7 +151,7 @@ def run_notebook(
             "cell_timeout": cell_timeout, "total_timeout": total_timeout, "max_output": max_output,
             "tests": sorted(tests), "kernel_name": "python3",
             "kernel_env": env_k, "conn_dir": str(conn), "sandbox_prefix": prefix,
-            "key": key, "key_file": str(key_file),
+            "key_file": str(key_file) if guarded else None,
         }
         (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")

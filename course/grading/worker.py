@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -138,7 +139,9 @@ def run(job: dict) -> dict:
     prefix = list(job.get("sandbox_prefix") or [])
     kernel_env = job.get("kernel_env") or dict(os.environ)
     conn_dir = Path(job["conn_dir"]) if job.get("conn_dir") else None
-    key, key_file = job.get("key") or "", Path(job["key_file"]) if job.get("key_file") else None
+    # the key of the guard's reports (see report_token): made here, known to this process and the guard only
+    key_file = Path(job["key_file"]) if job.get("key_file") else None
+    key = secrets.token_hex(32) if key_file is not None else ""
     kernel_count = 0
     started = False  # has any kernel of this run started?
     code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
