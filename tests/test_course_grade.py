@@ -254,12 +254,15 @@ def test_a_forged_report_or_none_fails_the_test_cell():
 @pytest.mark.slow
 def test_the_key_is_gone_before_the_submission_runs(tmp_path):
     """The guard reads the run's key and deletes its file before the submission's first cell: the
-    submission finds neither the file nor its name in the environment, and the solution keeps full marks."""
+    submission finds neither the file nor its name in the environment, nor the guard's own cell (which
+    holds every test cell's text) in the input history; and the solution keeps full marks."""
     nb = nbformat.read(SOLUTION, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(
         "import glob, os\n"
         "assert 'COURSE_GRADER_KEY' not in os.environ\n"
-        "assert not glob.glob(os.path.join(os.environ.get('TMPDIR', '/tmp'), 'course-grader-key*'))"))
+        "assert not glob.glob(os.path.join(os.environ.get('TMPDIR', '/tmp'), 'course-grader-key*'))\n"
+        "boot = '_course_grader' + '_boot'  # the guard's cell holds every test cell's text: not in the history\n"
+        "assert not any(boot in str(v) for v in [*In, *_ih, *(v for k, v in globals().items() if k.startswith('_i'))])"))
     sub = tmp_path / "keyless_01_tiny.ipynb"
     nbformat.write(nb, sub)
     r = grade.grade_notebook(sub, SOLUTION, cell_timeout=60, total_timeout=300)
@@ -532,3 +535,21 @@ def test_solution_imports_give_the_guard_its_aliases():
     modules, aliases = grade.solution_imports(sol)
     assert modules == ["numpy", "numpy.testing"]
     assert aliases == {"np": ["numpy", None], "assert_allclose": ["numpy.testing", "assert_allclose"]}
+
+
+def test_the_key_file_is_written_new_never_through_a_link(tmp_path):
+    """A kernel that dies can leave a link at the key's path (rv13): the worker writes a new file there
+    and never writes through the link."""
+    from course.grading.worker import _empty, _write_new
+
+    target, key = tmp_path / "work" / "caught", tmp_path / "tmp" / "course-grader-key"
+    target.parent.mkdir()
+    key.parent.mkdir()
+    key.symlink_to(target)
+    _write_new(key, "abc")
+    assert not target.exists() and not key.is_symlink() and key.read_text() == "abc"
+    (tmp_path / "home" / ".ipython" / "profile_default" / "startup").mkdir(parents=True)
+    (tmp_path / "work" / "ipykernel_launcher.py").write_text("print('first')")
+    _empty([tmp_path / "work", tmp_path / "home", tmp_path / "tmp"])
+    assert not any((tmp_path / "work").iterdir()) and not any((tmp_path / "tmp").iterdir())
+    assert not (tmp_path / "home" / ".ipython").exists()

@@ -95,6 +95,7 @@ def kernel_env(run_dir: Path) -> dict[str, str]:
         HOME=str(home), IPYTHONDIR=str(home / ".ipython"), MPLCONFIGDIR=str(home / ".matplotlib"),
         JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
         PYDEVD_DISABLE_FILE_VALIDATION="1", TMPDIR=str(run_dir / "tmp"),
+        PYTHONSAFEPATH="1",  # (the kernel's folder is not on its path: a module left there would shadow ipykernel's)
     )
     return env
 
@@ -152,6 +153,9 @@ def run_notebook(
             "tests": sorted(tests), "kernel_name": "python3",
             "kernel_env": env_k, "conn_dir": str(conn), "sandbox_prefix": prefix,
             "key_file": str(key_file) if guarded else None,
+            # emptied before a replacement kernel starts (what the first left there, an IPython startup
+            # file, a module named like the kernel's, a link at the key's path, would run or leak first)
+            "fresh": [str(d) for d in (work, home, run_dir / "tmp")] if guarded and cwd is None and clean_env else [],
         }
         (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,31 @@ def error_line(traceback: list) -> int | None:
     return None
 
 
+def _empty(folders) -> None:
+    """Empty each folder (a fresh home gets matplotlib's font list again)."""
+    for d in folders:
+        for p in list(d.iterdir()) if d.is_dir() else []:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        if d.name == "home":
+            from course.grading.run import _seed_matplotlib_cache
+
+            _seed_matplotlib_cache(d / ".matplotlib")
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write a new file, never through a link or into one that exists (what is at the path goes first)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
 class _TotalLimit(Exception):
     """The total time limit ran out (not a kernel's own timeout)."""
 
@@ -139,10 +165,13 @@ def run(job: dict) -> dict:
     prefix = list(job.get("sandbox_prefix") or [])
     kernel_env = job.get("kernel_env") or dict(os.environ)
     conn_dir = Path(job["conn_dir"]) if job.get("conn_dir") else None
-    # the key of the guard's reports (see report_token): made here, known to this process and the guard only
+    # the key of the guard's reports (see report_token): made here for each kernel, known to this process
+    # and to that kernel's guard only
     key_file = Path(job["key_file"]) if job.get("key_file") else None
-    key = secrets.token_hex(32) if key_file is not None else ""
+    key = ""
+    fresh = [Path(d) for d in job.get("fresh") or []]
     kernel_count = 0
+    starts = 0  # kernels started so far
     started = False  # has any kernel of this run started?
     code = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     state = {"cells": {}, "restarts": 0, "events": [], "seconds": 0.0, "finished": False}
@@ -185,9 +214,12 @@ def run(job: dict) -> dict:
             client.km.connection_file = str(conn_dir / f"k{kernel_count}.json")
             kernel_count += 1
         restart_reason = None
-        if key and key_file is not None:  # the guard of the kernel about to start reads it, and deletes it
-            key_file.write_text(key, encoding="ascii")
-            key_file.chmod(0o600)
+        if starts and fresh:  # a replacement kernel: nothing the previous one left (see run.py)
+            _empty(fresh)
+        starts += 1
+        if key_file is not None:  # the guard of the kernel about to start reads it, and deletes it
+            key = secrets.token_hex(32)
+            _write_new(key_file, key)
         try:
             with client.setup_kernel(env=dict(kernel_env)):
                 started = True
