@@ -71,7 +71,7 @@ def graded(tmp_path_factory):
     made = shortcuts.build_submissions(out, sampled=not ALL)
     proc = subprocess.run(
         [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
-         "--json", "-q", "--jobs", "2", "--timeout", "1500", "--cell-timeout", "180"],
+         "--json", "-q", "--jobs", "2", "--timeout", "2400", "--cell-timeout", "180"],
         capture_output=True, text=True, timeout=3600, cwd=shortcuts.ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
