@@ -550,17 +550,7 @@ def _shell_changed(fix):
     """What differs from the shell install recorded (put back with ``fix``)."""
     snap, out = _SHELL[0], []
     for klass, saved in snap.get("exact", ()):
-        d = klass.__dict__
-        for k in [k for k in set(d) | set(saved) if d.get(k, _MISSING) is not saved.get(k, _MISSING)]:
-            out.append(f"{klass.__qualname__}.{k}")
-            if fix:
-                try:
-                    if k in saved:
-                        _setattr(klass, k, saved[k])
-                    else:
-                        delattr(klass, k)
-                except (TypeError, AttributeError):
-                    pass
+        out += _class_changed(klass, saved, fix)
     ip = snap["ip"]
     for name, value in snap["refs"]:
         if getattr(ip, name, None) is not value:
@@ -593,18 +583,24 @@ def _shell_changed(fix):
             if fix:
                 delattr(obj, k)
     for klass, saved in snap["classes"]:  # methods only (traitlets caches its own data on classes)
-        d = klass.__dict__
-        for k in [k for k in set(d) | set(saved) if d.get(k, _MISSING) is not saved.get(k, _MISSING)
-                  and (_method(d.get(k)) or _method(saved.get(k)))]:
-            out.append(f"{klass.__qualname__}.{k}")
-            if fix:
-                try:
-                    if k in saved:
-                        _setattr(klass, k, saved[k])
-                    else:
-                        delattr(klass, k)
-                except (TypeError, AttributeError):
-                    pass
+        out += _class_changed(klass, saved, fix, methods_only=True)
+    return out
+
+
+def _class_changed(klass, saved, fix, methods_only=False):
+    """The attributes of ``klass`` that differ from ``saved`` (its __dict__ at install), put back with ``fix``."""
+    d, out = klass.__dict__, []
+    for k in [k for k in set(d) | set(saved) if d.get(k, _MISSING) is not saved.get(k, _MISSING)
+              and (not methods_only or _method(d.get(k)) or _method(saved.get(k)))]:
+        out.append(f"{klass.__qualname__}.{k}")
+        if fix:
+            try:
+                if k in saved:
+                    _setattr(klass, k, saved[k])
+                else:
+                    delattr(klass, k)
+            except (TypeError, AttributeError):
+                pass
     return out
 
 
