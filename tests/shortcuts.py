@@ -232,7 +232,7 @@ def submission(solution: nbformat.NotebookNode, group: list[dict]) -> nbformat.N
 
 
 def sample(routes: list[dict], accepts: list[dict]) -> tuple[list[dict], list[dict]]:
-    """``make test``'s share of a lecture's fixtures (``make test-long`` grades them all): for each
+    """``make test``'s share of a lecture's fixtures (``make test-long`` grades the others): for each
     exercise its first route that shares the lecture's notebook (its first, when none does) and its
     first correct answer, and the lecture's first tampering route (in a notebook of its own)."""
     out_r, out_a, seen_a = [], [], set()
@@ -249,10 +249,27 @@ def sample(routes: list[dict], accepts: list[dict]) -> tuple[list[dict], list[di
     return out_r, out_a
 
 
+SHARES = ("all", "sample", "rest")
+
+
+def share_of(routes: list[dict], accepts: list[dict], share: str) -> tuple[list[dict], list[dict]]:
+    """A lecture's routes and correct answers to grade: ``all``, ``sample`` (:func:`sample`, what
+    ``make test`` grades) or ``rest`` (the others, what ``make test-long`` adds to it)."""
+    if share not in SHARES:
+        raise ValueError(f"share must be one of {SHARES}, got {share!r}")
+    if share == "all":
+        return routes, accepts
+    few_r, few_a = sample(routes, accepts)
+    if share == "sample":
+        return few_r, few_a
+    return ([r for r in routes if not any(r is f for f in few_r)],
+            [a for a in accepts if not any(a is f for f in few_a)])
+
+
 def build_submissions(out: Path, lectures: list[str] | None = None,
-                      sampled: bool = False) -> dict[str, list[dict]]:
-    """Write ``out/submissions/NAME.ipynb`` and ``out/solutions/NAME.ipynb`` for every group (with
-    ``sampled``, only :func:`sample`'s share of each lecture's routes and correct answers).
+                      share: str = "all") -> dict[str, list[dict]]:
+    """Write ``out/submissions/NAME.ipynb`` and ``out/solutions/NAME.ipynb`` for every group of
+    ``share`` (see :func:`share_of`) of each lecture's routes and correct answers.
 
     Returns:
         ``{NAME: routes}``; NAME is ``NN_topic__K`` (the solution it reduces, then a counter), a
@@ -265,8 +282,7 @@ def build_submissions(out: Path, lectures: list[str] | None = None,
     for lecture in lectures or lectures_with_routes():
         solution = nbformat.read(SOLUTIONS / f"{lecture}.ipynb", as_version=4)
         routes, accepts = load_routes(lecture), load_accepts(lecture)
-        if sampled:
-            routes, accepts = sample(routes, accepts)
+        routes, accepts = share_of(routes, accepts, share)
         for k, group in enumerate(pack(routes + accepts), start=1):
             name = f"{lecture}__{k:02d}"
             nbformat.write(submission(solution, group), subs / f"{name}.ipynb")
@@ -281,9 +297,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Write the shortcut submissions and reduced solutions to grade.")
     parser.add_argument("lectures", nargs="*", help="NN_topic stems (default: every lecture with routes)")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "shortcuts"), help="folder to write into")
-    parser.add_argument("--sample", action="store_true", help="only make test's share (see sample())")
+    parser.add_argument("--share", choices=SHARES, default="all",
+                        help="sample: make test's share (see sample()); rest: what make test-long adds; all (default)")
     args = parser.parse_args()
-    made = build_submissions(Path(args.out), args.lectures or None, sampled=args.sample)
+    made = build_submissions(Path(args.out), args.lectures or None, share=args.share)
     n_accept = sum(bool(r.get("accept")) for g in made.values() for r in g)
     print(f"wrote {len(made)} submission(s) with {sum(len(g) for g in made.values()) - n_accept} route(s) and {n_accept} "
           f"correct answer(s) to {args.out}; grade with\n"

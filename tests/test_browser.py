@@ -11,7 +11,7 @@ token it generates, temporary Jupyter folders and a temporary copy of ``lectures
   covered) shows a picture, not ``VBox(children=...``, in each widget cell before it runs;
 - the first of them runs all cells with no error output and no page error, and each slider of
   each widget, moved with the keyboard, redraws its plot (the image changes) within 2 seconds
-  (``COURSE_BROWSER_ALL=1``: every widget lecture);
+  (``COURSE_BROWSER=rest``: the other widget lectures, ``=all``: every one);
 - an exercise notebook opens unmodified, and its first test cell fails with ``NotImplementedError``
   while the answer is missing.
 
@@ -59,8 +59,11 @@ def _uses_widgets(path: Path) -> bool:
 WIDGET_LECTURES = [p for p in sorted((ROOT / "lectures").glob("*.ipynb")) if _uses_widgets(p)]
 # Run in the browser, every slider moved: the first widget lecture (the kernel, comm and redraw path
 # is the same for every explorer, and each explorer's sliders are driven headless in
-# tests/test_widgets_*.py); COURSE_BROWSER_ALL=1 runs every widget lecture (5 minutes more).
-RUN_IN_BROWSER = WIDGET_LECTURES if os.environ.get("COURSE_BROWSER_ALL") == "1" else WIDGET_LECTURES[:1]
+# tests/test_widgets_*.py). COURSE_BROWSER=rest runs the others (make test-long), =all every one.
+_BROWSER_SHARES = {"first": WIDGET_LECTURES[:1], "rest": WIDGET_LECTURES[1:], "all": WIDGET_LECTURES}
+if os.environ.get("COURSE_BROWSER", "first") not in _BROWSER_SHARES:
+    raise ValueError(f"COURSE_BROWSER must be one of {sorted(_BROWSER_SHARES)}, got {os.environ['COURSE_BROWSER']!r}")
+RUN_IN_BROWSER = _BROWSER_SHARES[os.environ.get("COURSE_BROWSER", "first")]
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 
 

@@ -6,7 +6,7 @@ exercise in one call, a trace cached before the ban, a host callback, brute forc
 a size it cannot finish, a wrong answer... Each is an answer a student could hand in, in its own
 copy of its exercise's cells (a lecture's routes share a notebook; tampering ones get their own).
 They are graded in one ``python -m course grade --jobs 2`` run (``make test``: each exercise's first
-route and first correct answer, see ``shortcuts.sample``; ``make test-long``: all of them), against the solutions
+route and first correct answer, see ``shortcuts.sample``; ``make test-long``: the others), against the solutions
 reduced to the same copies, and each must lose all the exercise's points with a failure that
 contains the route's ``expect`` text (the integrity check's message, or the assertion that a
 generic input exposes). The same files list correct answers written otherwise than the solution
@@ -31,13 +31,14 @@ import shortcuts  # noqa: E402
 
 LECTURES = shortcuts.lectures_with_routes()
 # make test grades each exercise's first route and first correct answer (shortcuts.sample); make
-# test-long, with COURSE_SHORTCUTS_ALL=1, grades every one of them (about 25 minutes on two cores)
-ALL = os.environ.get("COURSE_SHORTCUTS_ALL") == "1"
+# test-long, with COURSE_SHORTCUTS=rest, grades the others; COURSE_SHORTCUTS=all grades every one.
+SHARE = os.environ.get("COURSE_SHORTCUTS", "sample")
+if SHARE not in shortcuts.SHARES:
+    raise ValueError(f"COURSE_SHORTCUTS must be one of {shortcuts.SHARES}, got {SHARE!r}")
 
 
 def _entries(lecture):
-    routes, accepts = shortcuts.load_routes(lecture), shortcuts.load_accepts(lecture)
-    return (routes, accepts) if ALL else shortcuts.sample(routes, accepts)
+    return shortcuts.share_of(shortcuts.load_routes(lecture), shortcuts.load_accepts(lecture), SHARE)
 
 
 # pytest-timeout counts a fixture's setup in the first test that uses it: the grading run of every
@@ -68,7 +69,7 @@ def test_a_malformed_accept_is_a_clear_error(tmp_path):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("shortcuts")
-    made = shortcuts.build_submissions(out, sampled=not ALL)
+    made = shortcuts.build_submissions(out, share=SHARE)
     proc = subprocess.run(
         [sys.executable, "-m", "course", "grade", str(out / "submissions"), "--solutions", str(out / "solutions"),
          "--json", "-q", "--jobs", "2", "--timeout", "2400", "--cell-timeout", "180"],
