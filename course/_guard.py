@@ -69,7 +69,11 @@ then
    ``gc.garbage`` hands out what it collected, frames included) and ``_imp.create_builtin`` (a fresh
    copy of a built-in module holds the genuine functions); keeps alive the frames an exception takes
    out of the guard, so that they never become the collector's garbage; and compares every signal
-   handler and the collector's debug flags before and after each test cell, whatever they are.
+   handler and the collector's debug flags before and after each test cell, whatever they are;
+13. keeps the exercises' check's profile function for threads out of ``threading._profile_hook``,
+   which any code reads (its closure holds the check's state): while a test cell runs,
+   ``threading.setprofile`` and ``getprofile`` are the guard's (refused to the submission's code),
+   threading holds the guard's probe, and the probe hands each new thread the check's function.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -436,7 +440,8 @@ def _course_event(event, args):
     try:
         raiser = _sys._getframe(2)
         genuine = raiser.f_code is _TRAMPOLINE_CODES.get(event)
-        sub = _walk(raiser.f_back)[0] if genuine and (event in _STEERING or event == "course.call") else None
+        sub = (_walk(raiser.f_back)[0] if genuine and (event in _STEERING or event in ("course.call", "course.thread"))
+               else None)
     finally:
         _BUSY.discard(me)
     if genuine and sub and event == "course.visit":
@@ -456,7 +461,10 @@ def _course_event(event, args):
             if _IN_TEST[0]:
                 _REFUSED.append(f"{name} (called by the submission's code)")
             raise RuntimeError(f"the grader refuses the submission's code {name} ({sub})")
-        box[0] = _GUARDED[name](*box[0])
+        if name in ("threading.setprofile", "threading.getprofile"):
+            box[0] = _thread_profile(name, box[0])
+        else:
+            box[0] = _GUARDED[name](*box[0])
         return
     if event == "course.setattr":
         _module_write(args[0], args[1], args[2], False)
@@ -792,18 +800,51 @@ _PROBE_PREVIOUS = [None]
 
 
 def _thread_probe(frame, event, arg):
-    """threading.setprofile's function while a test cell runs: each new thread calls it once, first thing."""
+    """threading.setprofile's function while a test cell runs: each new thread calls it once, first
+    thing; it hands the thread the exercises' check's profile function, when one runs (see
+    :func:`_thread_profile`)."""
     _sys.setprofile(None)
     import threading
 
-    thread = threading.current_thread()
-    for f in (getattr(thread, "_target", None), getattr(type(thread), "run", None)):
-        f = getattr(f, "__func__", f)
-        code = getattr(f, "__code__", None)
-        check = _DEEP_CODE_FILE[0]
-        if code is not None and check is not None and check(code, ""):
-            _THREADS.append(f"a thread running {code.co_name}")
-            return
+    try:
+        thread = threading.current_thread()
+        for f in (getattr(thread, "_target", None), getattr(type(thread), "run", None)):
+            f = getattr(f, "__func__", f)
+            code = getattr(f, "__code__", None)
+            check = _DEEP_CODE_FILE[0]
+            if code is not None and check is not None and check(code, ""):
+                _THREADS.append(f"a thread running {code.co_name}")
+                return
+    finally:
+        if _THREAD_HOOK[0] is not None:
+            _sys.setprofile(_THREAD_HOOK[0])
+
+
+# The exercises' check (course.integrity.forbid) hands its profile function to threading.setprofile,
+# so that the threads started inside it are checked too (a progress bar's, a thread pool's). threading
+# keeps it in a module attribute, ``threading._profile_hook``, that any code reads: its closure holds
+# the check's state (its classifier, its table of banned codes), which an answer could rewrite, do the
+# banned work and put back. So while a test cell runs, threading.setprofile and getprofile are the
+# guard's: the check's function is kept here, threading holds the probe, and the probe gives each new
+# thread the check's function.
+_THREAD_HOOK = [None]
+
+
+def _thread_profile(name, args):
+    """``threading.setprofile`` or ``getprofile`` (``name``) called with ``args`` by the exercises' check."""
+    genuine = _GUARDED[name]
+    if not _IN_TEST[0] or _len(args) != (name == "threading.setprofile"):
+        if name == "threading.setprofile":
+            _THREAD_HOOK[0] = None
+        return genuine(*args)
+    if name == "threading.getprofile":
+        return _THREAD_HOOK[0] if _THREAD_HOOK[0] is not None else genuine()
+    f = args[0]
+    if f is None or f is _PROBE[0]:  # a check ending: back to what it found
+        _THREAD_HOOK[0] = None
+        return genuine(f)
+    _THREAD_HOOK[0] = f
+    return genuine(_PROBE[0])
 
 
 _DEEP_CODE_FILE = [None]  # course.integrity._is_answer_code
@@ -1255,7 +1296,10 @@ def _install_guarded():
     import _signal
     import gc
 
-    genuine = {"_signal.signal": _signal.signal, "gc.set_debug": gc.set_debug, "_imp.create_builtin": _imp.create_builtin}
+    import threading
+
+    genuine = {"_signal.signal": _signal.signal, "gc.set_debug": gc.set_debug, "_imp.create_builtin": _imp.create_builtin,
+               "threading.setprofile": threading.setprofile, "threading.getprofile": threading.getprofile}
     made = {}
     for name, f in genuine.items():
         t = _outside(_t_call)
@@ -1436,8 +1480,9 @@ def _pre_run_cell(info):
     _answer_threads()  # one left running by an earlier cell
     import threading
 
-    _PROBE_PREVIOUS[0] = threading.getprofile()
-    threading.setprofile(_PROBE[0])
+    _THREAD_HOOK[0] = None
+    _PROBE_PREVIOUS[0] = _GUARDED.get("threading.getprofile", threading.getprofile)()
+    _GUARDED.get("threading.setprofile", threading.setprofile)(_PROBE[0])
     _finalizers(fix=True)  # (made by an answer cell: they would run in the middle of the test)
     import gc
 
@@ -1480,7 +1525,8 @@ def _post_run_cell(result):
     if _IN_TEST[0]:
         import threading
 
-        threading.setprofile(_PROBE_PREVIOUS[0])
+        _THREAD_HOOK[0] = None
+        _GUARDED.get("threading.setprofile", threading.setprofile)(_PROBE_PREVIOUS[0])
     if _GC_WAS[0] is not None:
         import gc
 

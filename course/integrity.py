@@ -22,7 +22,10 @@ What :func:`forbid` catches, while the block runs:
   inside another library function all count; so does its source compiled again (same bytecode,
   names and variables), for functions longer than a few lines. Banning a module bans every function defined in it
   (for a package, in any of its files). ``sys.setprofile`` sees every Python call and every call of
-  a C function, in this thread and in threads started with :mod:`threading` inside the block.
+  a C function, in this thread and in threads started with :mod:`threading` inside the block. A
+  thread must start through threading's own code: one whose class or fields hold the answer's code
+  that runs before the thread is handed the check (``_bootstrap_inner``, its ``_started`` event), or
+  started after threading's functions or profile function were changed, is a violation.
 - **A compiled trace made before the block.** ``jax.clear_caches()`` runs first, so a function
   jitted and called before the ban is traced again, and the ban sees what its trace calls.
 - **Escapes.** Host callbacks (``jax.pure_callback``, ``io_callback``, ``jax.debug.callback``, whose
@@ -490,6 +493,56 @@ _ESCAPES = _escape_functions()
 _THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit the check
 
 
+def _bootstrap_snapshot():
+    """What a new thread runs before threading hands it the check's profile function: the methods of
+    threading's Thread, Event and Condition (Thread._bootstrap_inner sets an Event, which takes a
+    Condition) with their code, and the module's globals they read, as imported."""
+    methods = {}
+    for owner in (_threading.Thread, _threading.Event, _threading.Condition):
+        for name, f in _vars(owner).items():
+            if _type(f) is _FunctionType:
+                methods[(owner, name)] = (f, f.__code__)
+    module = _vars(_threading)
+    import dis
+
+    names = {i.argval for f, _ in methods.values() for i in dis.get_instructions(f)
+             if i.opname == "LOAD_GLOBAL"} - {"_profile_hook", "_trace_hook"}
+    return methods, {n: module[n] for n in names if n in module}
+
+
+_BOOTSTRAP, _BOOTSTRAP_GLOBALS = _bootstrap_snapshot()
+_THREAD_OWN_FIELDS = ("_target", "_args", "_kwargs")  # used by run(), which the check sees
+
+
+def _unseen_thread(frame, expected) -> str | None:
+    """Why the thread that ``Thread.start`` (its frame: ``frame``) is starting could run code the check
+    does not see: before threading hands it the check's profile function (a method of the answer's
+    class or object, or threading's, replaced) or without it (threading's profile function changed
+    from ``expected``, where the grader keeps the check's own); ``None`` when it cannot."""
+    if expected is not None and _vars(_threading).get("_profile_hook") is not expected:
+        return "threading's profile function was changed: the threads it starts would not be checked"
+    for (owner, name), (f, code) in _BOOTSTRAP.items():
+        if _vars(owner).get(name) is not f or f.__code__ is not code:
+            return f"threading.{owner.__name__}.{name} was changed: a thread starts through it before the check sees it"
+    module = _vars(_threading)
+    for name, value in _BOOTSTRAP_GLOBALS.items():
+        if module.get(name, _MISSING) is not value:
+            return f"threading.{name} was changed: a thread starts through it before the check sees it"
+    thread = frame.f_locals.get("self")
+    for klass in _type(thread).__mro__:
+        if klass is _threading.Thread:
+            break
+        for name, value in _list(_vars(klass).items()):
+            where = None if name in ("run", "__init__") else _answer_code_in(value)
+            if where:
+                return f"a thread whose {name} is the answer's own code ({where}): it runs before the check sees the thread"
+    for name, value in _list(_vars(thread).items()):
+        where = None if name in _THREAD_OWN_FIELDS else _answer_code_in(value)
+        if where:
+            return f"a thread whose {name} holds the answer's own code ({where}): it runs before the check sees the thread"
+    return None
+
+
 # ----------------------------------------------------------------------------- the check
 
 
@@ -519,6 +572,7 @@ class _Guard:
         self.alarm = None
         self.timer = (0.0, 0.0)
         self.thread_previous = None
+        self.thread_hook = [None]
         self.t0 = 0.0
         self.names = (None, {})
 
@@ -529,6 +583,7 @@ class _Guard:
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         allow, escapes, own = self.ban.allow, _ESCAPES, _OWN_CODES
         thread_start = _THREAD_START
+        thread_hook = self.thread_hook  # what threading holds while the check runs (set by __enter__)
         modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
         users: dict = {}  # code -> whether it is the answer's own (a notebook cell, exec'd text, a file in cwd)
         cwd = _os.getcwd() + _os.sep
@@ -576,8 +631,14 @@ class _Guard:
                 key = _id(arg)
                 if key in escapes:
                     code = frame.f_code
-                    if code in own or (code is thread_start and "start_new_thread" in escapes[key]):
+                    if code in own:
                         return
+                    if code is thread_start and "start_new_thread" in escapes[key]:
+                        why = _unseen_thread(frame, thread_hook[0])
+                        if why is None:
+                            return
+                        violation(why, frame)
+                        raise Forbidden(why)
                     violation(f"{escapes[key]} is not allowed while the check runs", frame)
                     raise Forbidden(f"{escapes[key]} is not allowed while the check runs")
                 if modes and modes[-1][1]:
@@ -600,8 +661,10 @@ class _Guard:
         _clear_caches()
         self.names = _caller_names()
         self.hook = self._make_hook()
-        self.previous = _getprofile()
+        # threading's first: under the grader an answer's own check, inside the test's, is refused here,
+        # before the test's profile function is read into this object, which the answer holds
         self.thread_previous = _thread_getprofile()
+        self.previous = _getprofile()
         if self.previous is not None:  # inside another check (an answer's own forbid in a test's): both
             inner, outer = self.hook, self.previous  # watch, the outer first (a ban is never lifted)
 
@@ -615,6 +678,11 @@ class _Guard:
             self.timer = _signal.setitimer(_signal.ITIMER_REAL, self.seconds)  # someone else's, to put back
         self.t0 = _perf_counter()
         _thread_setprofile(self.hook)
+        held = _vars(_threading).get("_profile_hook")
+        # under the grader, threading holds its probe and the grader the check's function (the probe hands
+        # it to each new thread): a thread must start with that probe. Elsewhere it holds this function,
+        # or an outer check's chained one.
+        self.thread_hook[0] = None if held is self.hook else held
         _setprofile(self.hook)
         return None
 

@@ -193,6 +193,84 @@ def test_a_thread_started_inside_is_watched_too():
     assert caught(answer, jax.hessian) is not None
 
 
+def test_a_thread_pool_started_inside_is_fine_and_its_workers_are_watched():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        assert caught(lambda: pool.submit(lambda: float(jnp.sum(W))).result(), jax.hessian) is None
+    with ThreadPoolExecutor(1) as pool:
+        assert "jax.hessian" in caught(lambda: pool.submit(lambda: jax.hessian(f)(W)).result(), jax.hessian)
+
+
+class _EarlyThread(threading.Thread):
+    def _bootstrap_inner(self):  # runs in the new thread before threading hands it the check's function
+        self.out = jax.hessian(f)(W)
+        super()._bootstrap_inner()
+
+
+class _EarlyEvent:  # Thread._bootstrap_inner sets its _started event before the profile function
+    def __init__(self):
+        self.flag = threading.Event()
+
+    def set(self):
+        self.out = jax.hessian(f)(W)
+        self.flag.set()
+
+    def is_set(self):
+        return self.flag.is_set()
+
+    def wait(self, timeout=None):
+        return self.flag.wait(timeout)
+
+
+def _started_thread(make):
+    t = make()
+    t.start()
+    t.join()
+    return t
+
+
+def test_a_thread_that_runs_code_before_the_check_reaches_it_is_a_violation():
+    why = caught(lambda: _started_thread(lambda: _EarlyThread(target=lambda: None)), jax.hessian)
+    assert "_bootstrap_inner is the answer's own code" in why
+
+    def plain_thread_with_its_event_replaced():
+        t = threading.Thread(target=lambda: None)
+        t._started = _EarlyEvent()
+        return t
+
+    why = caught(lambda: _started_thread(plain_thread_with_its_event_replaced), jax.hessian)
+    assert "_started holds the answer's own code" in why
+
+
+def test_threading_changed_under_a_thread_start_is_a_violation():
+    genuine_lock, genuine_ident = threading._active_limbo_lock, threading.Thread._set_ident
+
+    class EarlyLock:  # Thread._bootstrap_inner takes this lock before the profile function is set
+        def __enter__(self):
+            if threading.current_thread() is not threading.main_thread():  # (Thread.start takes it too)
+                jax.hessian(f)(W)
+            return genuine_lock.__enter__()
+
+        def __exit__(self, *exc):
+            return genuine_lock.__exit__(*exc)
+
+    def swapped(name, value, owner=threading):
+        def answer():
+            saved = getattr(owner, name)
+            setattr(owner, name, value)
+            try:
+                return _started_thread(lambda: threading.Thread(target=lambda: None))
+            finally:
+                setattr(owner, name, saved)
+        return answer
+
+    assert "threading._active_limbo_lock was changed" in caught(swapped("_active_limbo_lock", EarlyLock()), jax.hessian)
+    assert "threading.Thread._set_ident was changed" in caught(
+        swapped("_set_ident", lambda self: genuine_ident(self), threading.Thread), jax.hessian)
+    assert threading._active_limbo_lock is genuine_lock and threading.Thread._set_ident is genuine_ident
+
+
 def test_a_new_process_is_a_violation():
     assert "new process" in caught(lambda: subprocess.run(["true"]))
 
