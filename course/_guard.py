@@ -185,7 +185,9 @@ def _t_wrap(f, _a=_sys.audit):
     return watched
 
 
-def _t_call(*args, _a=_sys.audit, _name=""):
+def _t_call(*args, _a=_sys.audit, _name="", _g=None):
+    if _g:  # the guard's install, before its audit hook is in place: [the genuine function] (emptied after)
+        return _g[0](*args)
     box = [args]
     _a("course.call", _name, box)
     return box[0]
@@ -237,6 +239,12 @@ _TRACERS = ("/course/integrity.py", "/threading.py")
 _OBJECT_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlsym",
                             "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof",
                             "ctypes.string_at", "ctypes.wstring_at"})
+# Starting a process: the child runs without the guard (gradtools in a new python, or a reader of the
+# kernel's memory through /proc/<pid>/mem). Refused to the submission's code at any time.
+_PROCESS_EVENTS = frozenset({"os.system", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn",
+                             "subprocess.Popen", "pty.spawn", "os.startfile"})
+# A link made by the submission's code to a file in /proc (then opened under another name).
+_LINK_EVENTS = frozenset({"os.symlink", "os.link"})
 _GUARD_FILE = "<course grader guard>"  # the name course.grading.build compiles this file under
 _GUARD_CODES = set()  # ids of this file's code objects (its functions' and theirs), recorded at install
 _TEST_CODES = {}  # id -> the code objects IPython ran for the test cells (theirs and those they define)
@@ -317,6 +325,10 @@ def _refusal(event, args):
         return f"{event} (the interpreter's objects or memory, out of reach of the submission's code)"
     if event == "open":
         return "the process's memory through /proc"
+    if event in _PROCESS_EVENTS:
+        return f"{event} (a new process runs without the grader's checks)"
+    if event in _LINK_EVENTS:
+        return f"{event} (a link to a file in /proc)"
     if event in ("sys.settrace", "sys.setprofile"):  # a trace or profile function is handed every frame
         return f"{event} (a function handed every frame)"
     frames = []
@@ -345,6 +357,16 @@ def _refusal(event, args):
             f"with {sub} on the stack)")
 
 
+def _links_to_proc(src):
+    try:
+        text = src.decode() if _isinstance(src, bytes) else str(src)
+        import os
+
+        return text.replace("\\", "/").startswith("/proc") or os.path.realpath(text).startswith("/proc")
+    except Exception:
+        return True
+
+
 def _nearest_cell(frame):
     """The first frame out from ``frame`` whose code is not a library's."""
     frame = frame.f_back
@@ -354,12 +376,24 @@ def _nearest_cell(frame):
 
 
 def _is_mem(path):
+    """Whether opening ``path`` could read a process's memory: its last part is ``mem`` or ``pagemap``
+    whatever folder it is named from (a relative name after a chdir, a dir_fd or /dev/fd/N), or it
+    resolves into /proc."""
     try:
         text = path.decode() if _isinstance(path, bytes) else str(path)
     except Exception:
         return False
     parts = text.replace("\\", "/").rstrip("/").split("/")
-    return len(parts) >= 3 and parts[-1] in ("mem", "pagemap") and "proc" in parts
+    if parts[-1] in ("mem", "pagemap", "kcore"):
+        return True
+    try:
+        import os
+
+        real = os.path.realpath(text)
+    except Exception:
+        return False
+    rp = real.split("/")
+    return len(rp) >= 3 and rp[1] == "proc" and rp[-1] in ("mem", "pagemap", "kcore")
 
 
 def _audit(event, args):
@@ -377,7 +411,8 @@ def _audit(event, args):
                 _WRITES.append(f"the {args[1]} of {name}")
         elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
               or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
-              or (event == "open" and args and _is_mem(args[0]))) and _SHELL:
+              or (event == "open" and args and _is_mem(args[0])) or event in _PROCESS_EVENTS
+              or (event in _LINK_EVENTS and args and _links_to_proc(args[0]))) and _SHELL:
             me, why = _get_ident(), None
             try:
                 _BUSY.add(me)
@@ -440,8 +475,17 @@ def _course_event(event, args):
     try:
         raiser = _sys._getframe(2)
         genuine = raiser.f_code is _TRAMPOLINE_CODES.get(event)
-        sub = (_walk(raiser.f_back)[0] if genuine and (event in _STEERING or event in ("course.call", "course.thread"))
-               else None)
+        sub = _walk(raiser.f_back)[0] if genuine and (event in _STEERING or event == "course.call") else None
+        if genuine and event in _STEERING and me != _MAIN_THREAD[0]:
+            # IPython runs a cell, its hooks and the test's checks on the kernel's main thread; from another
+            # (a pool's worker, started by the answer, with none of its code on the stack) the end-of-cell
+            # check could run after the failing test's frames were gone, and report it
+            sub = sub or "a thread other than the kernel's main thread"
+        elif genuine and event in ("course.check", "course.step") and (
+                not _IN_TEST[0] or (_RAW_FILE and raiser.f_back.f_code.co_filename != _RAW_FILE[0])):
+            sub = sub or "code other than the test cell's"
+        elif genuine and event == "course.thread" and _GUARDED.get("sys.getprofile", _sys.getprofile)() is not _PROBE[0]:
+            sub = "a call of the grader's thread probe (it runs only as a new thread's profile function)"
     finally:
         _BUSY.discard(me)
     if genuine and sub and event == "course.visit":
@@ -802,22 +846,10 @@ _PROBE_PREVIOUS = [None]
 def _thread_probe(frame, event, arg):
     """threading.setprofile's function while a test cell runs: each new thread calls it once, first
     thing; it hands the thread the exercises' check's profile function, when one runs (see
-    :func:`_thread_profile`)."""
-    _sys.setprofile(None)
-    import threading
-
-    try:
-        thread = threading.current_thread()
-        for f in (getattr(thread, "_target", None), getattr(type(thread), "run", None)):
-            f = getattr(f, "__func__", f)
-            code = getattr(f, "__code__", None)
-            check = _DEEP_CODE_FILE[0]
-            if code is not None and check is not None and check(code, ""):
-                _THREADS.append(f"a thread running {code.co_name}")
-                return
-    finally:
-        if _THREAD_HOOK[0] is not None:
-            _sys.setprofile(_THREAD_HOOK[0])
+    :func:`_thread_profile`), and nothing otherwise."""
+    # (a thread running the answer's code is no fault while the answer's call lasts: it must be gone when
+    # the call returns, which _after_answer_call checks, and the check sees what it calls)
+    _sys.setprofile(_THREAD_HOOK[0])
 
 
 # The exercises' check (course.integrity.forbid) hands its profile function to threading.setprofile,
@@ -828,6 +860,7 @@ def _thread_probe(frame, event, arg):
 # guard's: the check's function is kept here, threading holds the probe, and the probe gives each new
 # thread the check's function.
 _THREAD_HOOK = [None]
+_MAIN_THREAD = [None]  # the thread install ran on: the kernel's, which runs every cell
 
 
 def _thread_profile(name, args):
@@ -869,8 +902,9 @@ def _hooks_snapshot():
         "sys.path_hooks": (_sys.path_hooks, list(_sys.path_hooks)),
         "signals": {sig: signal.getsignal(sig) for sig in signal.valid_signals()
                     if sig not in (signal.SIGKILL, signal.SIGSTOP)},
-        "trace": (_sys.gettrace, _sys.settrace, _sys.gettrace()),
-        "profile": (_sys.getprofile, _sys.setprofile, _sys.getprofile()),
+        # (the genuine getters: those in sys are the guard's trampolines, see _install_guarded)
+        "trace": (_GUARDED["sys.gettrace"], _sys.settrace, _GUARDED["sys.gettrace"]()),
+        "profile": (_GUARDED["sys.getprofile"], _sys.setprofile, _GUARDED["sys.getprofile"]()),
         "thread trace": (threading.gettrace, threading.settrace, threading.gettrace()),
     })
 
@@ -1043,6 +1077,7 @@ def _test_variables_changed():
 
 
 def _after_answer_call():
+    _answer_threads()  # a thread the answer started and left running (it could change what the test reads next)
     bad = [k for d, k, v in _CALL_WATCH if d.get(k, _MISSING) is not v]
     if bad:
         for d, k, v in _CALL_WATCH:
@@ -1299,12 +1334,23 @@ def _install_guarded():
     import threading
 
     genuine = {"_signal.signal": _signal.signal, "gc.set_debug": gc.set_debug, "_imp.create_builtin": _imp.create_builtin,
-               "threading.setprofile": threading.setprofile, "threading.getprofile": threading.getprofile}
+               "threading.setprofile": threading.setprofile, "threading.getprofile": threading.getprofile,
+               # (the profile function in place is the exercises' check's: its closure holds its state; a call
+               # through functools.partial gives the check no c_call event to see)
+               "sys.getprofile": _sys.getprofile, "sys.gettrace": _sys.gettrace}
+    try:  # (no audit event: a new process started by its C function alone, through functools.partial)
+        import _posixsubprocess
+
+        genuine["_posixsubprocess.fork_exec"] = _posixsubprocess.fork_exec
+    except ImportError:
+        pass
     made = {}
     for name, f in genuine.items():
         t = _outside(_t_call)
-        t.__kwdefaults__ = {"_a": _sys.audit, "_name": name}
+        genuine_until_hooked = [f]  # (the same list stays: the snapshot of the modules holding t records it)
+        t.__kwdefaults__ = {"_a": _sys.audit, "_name": name, "_g": genuine_until_hooked}
         _GUARDED[name] = f
+        _CALL_TRAMPOLINES.append(genuine_until_hooked)
         made[_id(f)] = (f, t)
     for mod in _list(_sys.modules.values()):
         try:
@@ -1320,6 +1366,7 @@ def _install_guarded():
 
 
 _GC_DEBUG = [0]
+_CALL_TRAMPOLINES = []  # the trampolines' [genuine function] lists, emptied once the audit hook is in place
 
 
 _TRAMPOLINE_CODES = {}  # event -> the code of the only trampoline that raises it
@@ -1350,6 +1397,7 @@ def install(modules, aliases, tests):
         aliases: ``{name: [module, attribute or None]}`` from the solution's import statements.
         tests: ``{test cell source: [names it loads]}``.
     """
+    _MAIN_THREAD[0] = _get_ident()
     _read_key()
     import os
 
@@ -1435,6 +1483,9 @@ def install(modules, aliases, tests):
             if ns[key] == boot:
                 ns[key] = ""
     _sys.addaudithook(_audit)
+    for genuine_until_hooked in _CALL_TRAMPOLINES:  # from now on the audit hook calls the genuine function, or refuses it
+        genuine_until_hooked.clear()
+    _CALL_TRAMPOLINES.clear()
 
 
 def restore():
