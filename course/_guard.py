@@ -73,7 +73,14 @@ then
 13. keeps the exercises' check's profile function for threads out of ``threading._profile_hook``,
    which any code reads (its closure holds the check's state): while a test cell runs,
    ``threading.setprofile`` and ``getprofile`` are the guard's (refused to the submission's code),
-   threading holds the guard's probe, and the probe hands each new thread the check's function.
+   threading holds the guard's probe, and the probe hands each new thread the check's function;
+14. takes a cell's steering events (its start and end, the checks after each statement of a test)
+   only from the kernel's main thread, and the checks only from the test cell's own code; refuses the
+   submission's code ``sys.getprofile``/``gettrace`` (whatever calls them: a ``functools.partial``
+   gives the exercises' check no event), any new process (``os.system``, ``subprocess``, ``fork``,
+   ``exec``, ``posix_spawn``, ``_posixsubprocess.fork_exec``: the child runs without the guard), a file
+   opened whose last name is ``mem``/``pagemap``/``kcore`` (``/proc/self/mem`` from a folder
+   descriptor) and a link into ``/proc``.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -724,7 +731,6 @@ def _deep_snapshot(tops):
         return
     _DEEP_CODE[0] = integrity._answer_code_in
     _DEEP_CODE_FILE[0] = getattr(integrity, "_is_foreign_code", integrity._is_answer_code)
-    _THREAD_CHECK[0] = integrity._answer_thread
     for label, table in integrity._rule_registries():
         _DEEP_TABLES.append((label, table, dict(table)))
     prims = {_id(p): p for _, _, snap in _DEEP_TABLES for p in snap}
@@ -838,7 +844,6 @@ def _deep_changed(fix):
 # (``np`` in the kernel's namespace, for the length of an assert) and undo it before the cell ends:
 # nothing the checks above look at stays changed. So a test cell during which the submission's code
 # runs on another thread (one left running by an earlier cell, or one started as the cell runs) fails.
-_THREAD_CHECK = [None]  # course.integrity._answer_thread: a thread other than this one in the answer's code
 _THREADS = []  # what the probe and the checks found while the test cell ran
 _PROBE_PREVIOUS = [None]
 
@@ -903,8 +908,9 @@ def _hooks_snapshot():
         "signals": {sig: signal.getsignal(sig) for sig in signal.valid_signals()
                     if sig not in (signal.SIGKILL, signal.SIGSTOP)},
         # (the genuine getters: those in sys are the guard's trampolines, see _install_guarded)
-        "trace": (_GUARDED["sys.gettrace"], _sys.settrace, _GUARDED["sys.gettrace"]()),
-        "profile": (_GUARDED["sys.getprofile"], _sys.setprofile, _GUARDED["sys.getprofile"]()),
+        "trace": (_GUARDED.get("sys.gettrace", _sys.gettrace), _sys.settrace, _GUARDED.get("sys.gettrace", _sys.gettrace)()),
+        "profile": (_GUARDED.get("sys.getprofile", _sys.getprofile), _sys.setprofile,
+                    _GUARDED.get("sys.getprofile", _sys.getprofile)()),
         "thread trace": (threading.gettrace, threading.settrace, threading.gettrace()),
     })
 
@@ -953,10 +959,23 @@ def _hooks_changed(fix):
 
 
 def _answer_threads():
-    check = _THREAD_CHECK[0]
-    where = check() if check is not None else None
-    if where:
-        _THREADS.append(f"a thread running {where}")
+    """A thread other than this one running the submission's code (a frame of its stack is), recorded.
+    The guard's own walk (course.integrity's _answer_thread, called here after an answer's call made
+    inside another, with the outer one on the stack, was refused its frames)."""
+    check = _DEEP_CODE_FILE[0]
+    if check is None:
+        return
+    me = _get_ident()
+    for ident, frame in _list(_sys._current_frames().items()):
+        if ident == me:
+            continue
+        for _ in range(200):
+            if frame is None:
+                break
+            if check(frame.f_code, ""):
+                _THREADS.append(f"a thread running {frame.f_code.co_name} (line {frame.f_lineno})")
+                return
+            frame = frame.f_back
 
 
 # An answer the test calls can write a no-op straight into a module's __dict__ (vars(numpy.testing)),
