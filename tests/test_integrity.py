@@ -176,6 +176,33 @@ def test_host_callbacks_are_always_violations():
     assert caught(lambda: jax.jit(lambda x: jax.pure_callback(lambda y: np.asarray(y), spec, x))(W)) is not None
 
 
+def test_a_tests_own_callback_records_at_run_time_and_no_other_runs():
+    """A test's loss may record, through jax.debug.callback, every evaluation a compiled answer makes:
+    a callback of a function the test allowed runs; the answer's own, or one of a function the test
+    did not allow (even made inside an allowed one), is a violation as before."""
+    runs = []
+
+    def note(x):
+        runs.append(float(x))
+
+    def loss(w):
+        jax.debug.callback(note, jnp.sum(w))
+        return jnp.sum(w**2)
+
+    def answer():  # a compiled loop of five gradient steps: five evaluations at run time
+        step = lambda w, _: (w - 0.1 * jax.grad(loss)(w), None)
+        out = jax.jit(lambda w: jax.lax.scan(step, w, None, length=5)[0])(W)
+        jax.effects_barrier()
+        return out
+
+    assert caught(answer, jax.hessian, allow=[loss, note]) is None
+    assert len(runs) == 5
+    assert "debug_callback" in caught(answer, jax.hessian, allow=[loss])  # its recorder not allowed
+    mine = lambda x: None
+    assert "debug_callback" in caught(lambda: jax.jit(lambda w: (jax.debug.callback(mine, w), w)[1])(W)
+                                      .block_until_ready(), jax.hessian, allow=[loss, note])
+
+
 def test_printing_from_a_jitted_function_is_fine():
     with forbid(jax.hessian):
         jax.jit(lambda x: (jax.debug.print("{}", x[0]), x)[1])(W).block_until_ready()
