@@ -73,7 +73,9 @@ then
 13. keeps the exercises' check's profile function for threads out of ``threading._profile_hook``,
    which any code reads (its closure holds the check's state): while a test cell runs,
    ``threading.setprofile`` and ``getprofile`` are the guard's (refused to the submission's code),
-   threading holds the guard's probe, and the probe hands each new thread the check's function;
+   threading holds the guard's probe, and the probe hands each new thread the check's function; the
+   threads that already run when a check begins (a pool's worker started by an answer cell, the
+   kernel's IOPub thread) get it at their next event (``course._threads``), until the check ends;
 14. takes a cell's steering events (its start and end, the checks after each statement of a test)
    only from the kernel's main thread, and the checks only from the test cell's own code; refuses the
    submission's code ``sys.getprofile``/``gettrace`` (whatever calls them: a ``functools.partial``
@@ -870,9 +872,25 @@ def _thread_profile(name, args):
     f = args[0]
     if f is None or f is _PROBE[0]:  # a check ending: back to what it found
         _THREAD_HOOK[0] = None
+        _OTHERS[0](False)
         return genuine(f)
     _THREAD_HOOK[0] = f
-    return genuine(_PROBE[0])
+    out = genuine(_PROBE[0])
+    _OTHERS[0](True)  # the threads that already run get it too (a pool's warmed worker, the IOPub thread)
+    return out
+
+
+def _other_thread_first(frame, event, arg):
+    """What a thread that already ran when the check began runs at its next event (see course._threads):
+    the check's function becomes its profile function, as the probe gives it to a new thread, and sees
+    this event too."""
+    hook = _THREAD_HOOK[0]
+    _sys.setprofile(hook)
+    if hook is not None:
+        hook(frame, event, arg)
+
+
+_OTHERS = [lambda on: False]  # course._threads.others_setter(_other_thread_first), made at install
 
 
 _DEEP_CODE_FILE = [None]  # course.integrity._is_answer_code
@@ -1408,6 +1426,7 @@ def install(modules, aliases, tests):
     """
     _MAIN_THREAD[0] = _get_ident()
     _read_key()
+    _OTHERS[0] = _importlib.import_module("course._threads").others_setter(_other_thread_first)
     import os
 
     os.environ.pop("IPYKERNEL_CELL_NAME", None)

@@ -22,7 +22,8 @@ What :func:`forbid` catches, while the block runs:
   inside another library function all count; so does its source compiled again (same bytecode,
   names and variables), for functions longer than a few lines. Banning a module bans every function defined in it
   (for a package, in any of its files). ``sys.setprofile`` sees every Python call and every call of
-  a C function, in this thread and in threads started with :mod:`threading` inside the block. A
+  a C function, in this thread, in threads started with :mod:`threading` inside the block, and in
+  threads that already ran when the block began (a thread pool's worker: :mod:`course._threads`). A
   thread must start through threading's own code: one whose class or fields hold the answer's code
   that runs before the thread is handed the check (``_bootstrap_inner``, its ``_started`` event), or
   started after threading's functions or profile function were changed, is a violation.
@@ -31,7 +32,7 @@ What :func:`forbid` catches, while the block runs:
 - **Escapes.** Host callbacks (``jax.pure_callback``, ``io_callback``, ``jax.debug.callback``, whose
   Python runs on another thread), executables compiled ahead of time
   (``jax.jit(f).lower(x).compile()``) or exported (``jax.export``), whose traces were made before
-  the block, new processes, raw threads, and touching the check itself
+  the block, new processes, raw threads (``_thread.start_new_thread``), and touching the check itself
   (``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``gc.get_referrers``, ...) are
   violations.
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
@@ -85,6 +86,7 @@ import time as _time
 import types as _types
 
 import jax as _jax
+from course._threads import others_setter as _others_setter
 
 __all__ = ["Forbidden", "forbid", "concrete", "traced", "traced_program", "spec", "Program", "run_traced", "op_count",
            "AUTODIFF", "LAYOUT_PRIMITIVES"]
@@ -591,6 +593,19 @@ def _allowed_callback(frame, allow) -> bool:
     return code is not None and code in allow
 
 
+def _other_thread_first(frame, event, arg):
+    """What a thread that already ran when the check began runs at its next event (course._threads):
+    threading's profile function, the check's, becomes its own and sees this event."""
+    hook = _vars(_threading).get("_profile_hook")
+    _setprofile(hook)
+    if hook is not None:
+        hook(frame, event, arg)
+
+
+#: A thread that already runs (a pool's worker started before the check) gets the check too.
+_SET_OTHERS = _others_setter(_other_thread_first)
+
+
 class _Guard:
     """The context manager :func:`forbid` returns (one use)."""
 
@@ -716,6 +731,8 @@ class _Guard:
         # it to each new thread): a thread must start with that probe. Elsewhere it holds this function,
         # or an outer check's chained one.
         self.thread_hook[0] = None if held is self.hook else held
+        if held is self.hook:  # (under the grader, the grader hands it to the threads that already run)
+            _SET_OTHERS(True)
         _setprofile(self.hook)
         return None
 
@@ -723,6 +740,8 @@ class _Guard:
         still = _getprofile()
         _setprofile(self.previous)
         _thread_setprofile(self.thread_previous)
+        if self.thread_hook[0] is None:  # not under the grader: the threads that already ran, as it found them
+            _SET_OTHERS(self.thread_previous is not None)
         elapsed = _perf_counter() - self.t0
         if self.alarm is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)

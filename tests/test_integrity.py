@@ -1109,3 +1109,17 @@ def test_the_guards_own_code_is_the_librarys_and_a_copy_under_its_name_is_not():
     assert not integrity._is_foreign_code(jax.hessian.__code__)
     assert not integrity._is_foreign_code(np.linalg.norm._implementation.__code__)
     assert integrity._answer_code_in(spoof["hessian"]) and integrity._answer_code_in(guard["_wrap_answer"]) is None
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_that_already_runs_is_watched_too_and_let_go_after():
+    """A pool's worker started before the check (warmed) gets the check at its next event, and has no
+    profile function once the check is over."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(int).result()  # the worker runs now, before any check
+        assert "jax.hessian" in caught(lambda: pool.submit(lambda: jax.hessian(f)(W)).result(), jax.hessian)
+        assert caught(lambda: pool.submit(lambda: float(jnp.sum(W))).result(), jax.hessian) is None
+        assert pool.submit(sys.getprofile).result() is None  # let go after the check
+        assert float(pool.submit(lambda: jnp.sum(jax.hessian(f)(W))).result()) == float(jnp.sum(jax.hessian(f)(W)))
