@@ -511,6 +511,21 @@ _ESCAPES = _escape_functions()
 _THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit the check
 
 
+def _start_trampoline():
+    """Under the grader, ``_thread.start_new_thread`` (and threading's ``_start_new_thread``) is the
+    grader's trampoline, a Python function (so that a ``functools.partial`` of it, which gives no
+    ``c_call`` event, still shows): its code, and the name it is made for, or (None, None)."""
+    import _thread
+
+    f = _thread.start_new_thread
+    if not _isinstance(f, _FunctionType):
+        return None, None
+    return f.__code__, (f.__kwdefaults__ or {}).get("_name")
+
+
+_START_CODE, _START_NAME = _start_trampoline()
+
+
 def _bootstrap_snapshot():
     """What a new thread runs before threading hands it the check's profile function: the methods of
     threading's Thread, Event and Condition (Thread._bootstrap_inner sets an Event, which takes a
@@ -582,6 +597,14 @@ def _verify_genuine(ban: _Ban) -> list[str]:
     return problems
 
 
+def _thread_start_called(frame, name) -> bool:
+    """Whether ``frame`` (of the grader's trampoline code) is the trampoline of ``_thread.start_new_thread``."""
+    try:
+        return frame.f_locals.get("_name") == name
+    except Exception:  # noqa: BLE001
+        return True
+
+
 def _allowed_callback(frame, allow) -> bool:
     """Whether the run-time frame of ``jax.debug.callback`` is about to call a function whose code
     the test allowed (read from the frame's closure cell, not from anything the answer passed)."""
@@ -627,7 +650,7 @@ class _Guard:
     def _make_hook(self):
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         allow, escapes, own, runners = self.ban.allow, _ESCAPES, _OWN_CODES, _DEBUG_RUNNERS
-        thread_start = _THREAD_START
+        thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
         thread_hook = self.thread_hook  # what threading holds while the check runs (set by __enter__)
         modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
         users: dict = {}  # code -> whether it is the answer's own (a notebook cell, exec'd text, a file in cwd)
@@ -650,6 +673,15 @@ class _Guard:
         def hook(frame, event, arg):
             if event == "call":
                 code = frame.f_code
+                if code is start_code and _thread_start_called(frame, start_name):
+                    # a thread started through the grader's trampoline: by Thread.start, checked as below
+                    caller = frame.f_back
+                    why = (_unseen_thread(caller, thread_hook[0]) if caller is not None and caller.f_code is thread_start
+                           else "_thread.start_new_thread (a thread the check cannot see)")
+                    if why is not None:
+                        violation(why, frame)
+                        raise Forbidden(why)
+                    return
                 if modes and modes[-1][1]:  # inside a function the test allowed
                     if code in allow:
                         modes.append((frame, True))
