@@ -78,14 +78,20 @@ then
    kernel's IOPub thread) get it at their next event (``course._threads``), until the check ends;
    ``_thread.start_new_thread`` is a trampoline wherever a module holds it (threading's alias too), so
    that a raw thread started through a ``functools.partial`` shows to the check, which lets only
-   threading's ``Thread.start`` through;
+   threading's ``Thread.start`` through, and a thread started while a check runs runs the check's
+   function from its first moment;
 14. takes a cell's steering events (its start and end, the checks after each statement of a test)
    only from the kernel's main thread, and the checks only from the test cell's own code; refuses the
    submission's code ``sys.getprofile``/``gettrace`` (whatever calls them: a ``functools.partial``
    gives the exercises' check no event), any new process (``os.system``, ``subprocess``, ``fork``,
    ``exec``, ``posix_spawn``, ``_posixsubprocess.fork_exec``: the child runs without the guard), a file
    opened whose last name is ``mem``/``pagemap``/``kcore`` (``/proc/self/mem`` from a folder
-   descriptor) and a link into ``/proc``.
+   descriptor) and a link into ``/proc`` (a relative target read from the link's folder); while a
+   test cell runs, any new process, whoever asks (a pool's worker has none of the answer's code);
+15. reads a code object's names as exact strings (a ``str`` subclass's methods would run here), refuses
+   the submission's code the defaults of its trampolines (which hold ``sys.audit``; writes to anyone),
+   and has each of the test cell's checks find itself under its name in the notebook's namespace and
+   the end-of-cell check count the checks after the cell's top-level statements.
 
 What is defended: rebinding or monkeypatching names (``np = fake``,
 ``np.testing.assert_allclose = noop``, ``builtins.all = ...``, ``sys.modules['numpy'] = fake``,
@@ -157,9 +163,9 @@ def _t_check(_a=_sys.audit):
         raise AssertionError(box[0])
 
 
-def _t_step(_a=_sys.audit):
+def _t_step(top=0, _a=_sys.audit):
     box = []
-    _a("course.step", box)
+    _a("course.step", box, top)
     if box:
         raise AssertionError(box[0])
 
@@ -184,17 +190,15 @@ def _t_probe(frame, event, arg, _a=_sys.audit):
     _a("course.thread", frame)
 
 
-def _t_wrap(f, _a=_sys.audit):
-    def watched(*args, **kwargs):
-        box = [args, kwargs]
-        _a("course.before_call", box)
-        out = None
-        try:
-            out = f(*box[0], **box[1])
-            return out
-        finally:
-            _a("course.after_call", args, kwargs, out)
-    return watched
+def _t_watched(*args, __course_f=None, __course_a=_sys.audit, **kwargs):
+    box = [args, kwargs]
+    __course_a("course.before_call", box)
+    out = None
+    try:
+        out = __course_f(*box[0], **box[1])
+        return out
+    finally:
+        __course_a("course.after_call", args, kwargs, out)
 
 
 def _t_call(*args, _a=_sys.audit, _name="", _g=None):
@@ -209,7 +213,44 @@ def _outside(f):
     """``f`` with globals of its own (builtins only): the guard's namespace is not reachable from it."""
     g = _types.FunctionType(f.__code__, {"__builtins__": _builtins}, f.__name__, f.__defaults__, f.__closure__)
     g.__kwdefaults__ = f.__kwdefaults__
+    _TRAMPOLINES[_id(g)] = g
     return g
+
+
+# Every trampoline made (id -> it, kept alive): their defaults hold the audit function (and a guarded
+# function's name, a wrapper the answer's function), which a write would replace (a no-op in place of
+# sys.audit, and the check is never asked again) and a read would hand out to be changed in place: both
+# are refused to any code but the guard's (reads: to the submission's code, and off the main thread
+# while a test cell runs). They have no closure (a cell's contents can be written with no audit event).
+_TRAMPOLINES = {}
+_TRAMPOLINE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+_str_exact = str.__str__  # an exact copy of a str subclass (a code object's name can be one), running none of its code
+
+
+def _trampoline_attribute(event, name):
+    """A trampoline's code or defaults read or written (see _TRAMPOLINES): refused but to the guard."""
+    me = _get_ident()
+    _BUSY.add(me)
+    try:
+        caller = _sys._getframe(2)  # the code that raised the event (this, _audit, then it)
+        if _code_kind(caller.f_code) == "guard":
+            return
+        if event != "object.__getattr__":
+            why = f"a change to the {name} of one of the grader's own functions"
+        elif name == "__code__":
+            return  # (its code holds nothing to change; the check reads it from any thread)
+        else:
+            sub, guard = _walk(caller)
+            off_main = _IN_TEST[0] and me != _MAIN_THREAD[0]
+            if guard or (not sub and not off_main):
+                return  # (JAX reads a wrapper's signature, from the test's code; the guard compares the test's names)
+            why = (f"the {name} of one of the grader's own functions, read "
+                   + ("by the submission's code" if sub else "off the kernel's main thread while a test cell runs"))
+    finally:
+        _BUSY.discard(me)
+    if _IN_TEST[0]:
+        _REFUSED.append(why)
+    raise RuntimeError(f"the grader refuses {why}")
 
 
 # The class given to snapshotted modules: records attribute writes made during a test cell.
@@ -277,7 +318,8 @@ def _test_code(code):
     _BUSY.add(me)
     try:
         runner = _sys._getframe(2)
-        ok = (runner.f_code.co_name == "run_code" and runner.f_code.co_filename.endswith("/IPython/core/interactiveshell.py")
+        ok = (_str_exact(runner.f_code.co_name) == "run_code"
+              and _str_exact(runner.f_code.co_filename).endswith("/IPython/core/interactiveshell.py")
               and _code_kind(runner.f_code) == "library" and not _walk(runner)[0])
     finally:
         _BUSY.discard(me)
@@ -287,17 +329,17 @@ def _test_code(code):
         if _id(c) not in _TEST_CODES:
             _TEST_CODES[_id(c)] = c
             _KINDS.pop(_id(c), None)
-            todo += [k for k in c.co_consts if _isinstance(k, _types.CodeType)]
+            todo += [k for k in c.co_consts if _type(k) is _types.CodeType]
 
 
 def _code_kind(code):
     hit = _KINDS.get(_id(code))
     if hit is not None and hit[0] is code:
         return hit[1]
-    fname = code.co_filename
+    fname = _str_exact(code.co_filename)
     if _id(code) in _TEST_CODES:
         kind = "test"
-    elif fname == _GUARD_FILE and _id(code) in _GUARD_CODES:
+    elif _id(code) in _GUARD_CODES and fname == _GUARD_FILE:
         kind = "guard"
     else:
         check = _DEEP_CODE_FILE[0]
@@ -316,7 +358,7 @@ def _walk(frame):
         code = frame.f_code
         kind = _code_kind(code)
         if kind == "submission" and sub is None:
-            sub = f"{code.co_name} in {code.co_filename}, line {frame.f_lineno}"
+            sub = f"{_str_exact(code.co_name)} in {_str_exact(code.co_filename)}, line {frame.f_lineno}"
         guard = guard or kind == "guard"
         frame = frame.f_back
     return sub, guard
@@ -328,8 +370,10 @@ def _refusal(event, args):
     kind = _code_kind(caller.f_code)
     if kind == "guard":
         return None
-    if kind == "library" and event[4:7] == "set" and caller.f_code.co_filename.endswith(_TRACERS):
+    if kind == "library" and event[4:7] == "set" and _str_exact(caller.f_code.co_filename).endswith(_TRACERS):
         return None  # (the exercises' check watches calls with a profile function)
+    if event in _PROCESS_EVENTS and _IN_TEST[0]:  # (whoever asks: a pool's worker has none of the answer's code)
+        return f"{event} (a new process runs without the grader's checks: none starts while a test cell runs)"
     sub, guard = _walk(caller)
     if not sub:
         return None
@@ -355,26 +399,36 @@ def _refusal(event, args):
     # (it hands out file names, lines and, at most, the text of the locals).
     reader, summarised = caller, False
     while reader is not None and _code_kind(reader.f_code) == "library" and (
-            reader.f_code.co_filename.endswith(_FRAME_WALKERS)
-            or (reader.f_code.co_name == "<lambda>" and reader.f_code.co_filename.endswith("/logging/__init__.py"))):
-        summarised = summarised or reader.f_code.co_name in _SUMMARIES
+            _str_exact(reader.f_code.co_filename).endswith(_FRAME_WALKERS)
+            or (_str_exact(reader.f_code.co_name) == "<lambda>"
+                and _str_exact(reader.f_code.co_filename).endswith("/logging/__init__.py"))):
+        summarised = summarised or _str_exact(reader.f_code.co_name) in _SUMMARIES
         reader = reader.f_back
     if summarised or (reader is not None and _code_kind(reader.f_code) == "library"
-                      and reader.f_code.co_filename.endswith(_FRAME_READERS)):
+                      and _str_exact(reader.f_code.co_filename).endswith(_FRAME_READERS)):
         return None
-    if (event == "sys._getframe" and kind == "library" and caller.f_code.co_filename.endswith(_OWN_FRAME_READERS)
+    if (event == "sys._getframe" and kind == "library" and _str_exact(caller.f_code.co_filename).endswith(_OWN_FRAME_READERS)
             and _code_kind(args[0].f_code) in ("submission", "test") and _nearest_cell(caller) is args[0]):
         return None  # %matplotlib, %time...: IPython reads the locals of the cell that called it, and no other
-    return (f"{event} (a frame; asked at line {caller.f_lineno} of {caller.f_code.co_filename.rsplit('/', 1)[-1]}, "
+    return (f"{event} (a frame; asked at line {caller.f_lineno} of {_str_exact(caller.f_code.co_filename).rsplit('/', 1)[-1]}, "
             f"with {sub} on the stack)")
 
 
-def _links_to_proc(src):
+def _links_to_proc(args):
+    """Whether a link made with ``args`` (os.symlink's or os.link's audit arguments: source, link,
+    folder descriptor) leads into /proc: a relative source is read from the link's own folder, as the
+    kernel reads it; one relative to a folder descriptor is refused."""
     try:
-        text = src.decode() if _isinstance(src, bytes) else str(src)
         import os
 
-        return text.replace("\\", "/").startswith("/proc") or os.path.realpath(text).startswith("/proc")
+        if _len(args) < 2 or not all(_type(a) is bytes or _type(a) is str for a in args[:2]):
+            return True  # (a path-like object of the submission's would run its code here)
+        src, dst = (a.decode() if _type(a) is bytes else a for a in args[:2])
+        if not os.path.isabs(src):
+            if _len(args) > 2 and args[2] is not None:
+                return True
+            src = os.path.join(os.path.dirname(os.path.abspath(dst)), src)
+        return src.replace("\\", "/").startswith("/proc") or os.path.realpath(src).startswith("/proc")
     except Exception:
         return True
 
@@ -407,6 +461,8 @@ def _audit(event, args):
     try:
         if event[:7] == "course.":
             _course_event(event, args)
+        elif event[:7] == "object." and len(args) > 1 and _id(args[0]) in _TRAMPOLINES and args[1] in _TRAMPOLINE_ATTRS:
+            _trampoline_attribute(event, args[1])
         elif event == "object.__setattr__" and _IN_TEST[0] and len(args) > 1 and args[1] in _FUNC_ATTRS:
             name = _CODE_IDS.get(_id(args[0]))
             if name is not None:
@@ -414,7 +470,7 @@ def _audit(event, args):
         elif (event in _FRAME_EVENTS or event in _OBJECT_EVENTS or event in ("sys.settrace", "sys.setprofile")
               or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS)
               or (event == "open" and args and _is_mem(args[0])) or event in _PROCESS_EVENTS
-              or (event in _LINK_EVENTS and args and _links_to_proc(args[0]))) and _SHELL:
+              or (event in _LINK_EVENTS and args and _links_to_proc(args))) and _SHELL:
             me, why = _get_ident(), None
             try:
                 _BUSY.add(me)
@@ -439,8 +495,8 @@ def _audit(event, args):
                 _BUSY.discard(me)
             _FOREVER.append(f"an audit hook the submission tried to add{where}")
             raise RuntimeError("the grader refuses a new audit hook: it would see (and could change) every test cell")
-        elif event == "exec" and _IN_TEST[0] and _RAW_FILE and args and _isinstance(args[0], _types.CodeType) \
-                and args[0].co_filename == _RAW_FILE[0] and not _FOREVER:
+        elif event == "exec" and _IN_TEST[0] and _RAW_FILE and args and _type(args[0]) is _types.CodeType \
+                and _str_exact(args[0].co_filename) == _RAW_FILE[0] and not _FOREVER:
             _test_code(args[0])
         elif event == "exec" and _FOREVER and _IN_TEST[0]:
             # raised here, before the test cell's code runs: an audit hook of the submission's, called after
@@ -484,7 +540,7 @@ def _course_event(event, args):
             # check could run after the failing test's frames were gone, and report it
             sub = sub or "a thread other than the kernel's main thread"
         elif genuine and event in ("course.check", "course.step") and (
-                not _IN_TEST[0] or (_RAW_FILE and raiser.f_back.f_code.co_filename != _RAW_FILE[0])):
+                not _IN_TEST[0] or (_RAW_FILE and _str_exact(raiser.f_back.f_code.co_filename) != _RAW_FILE[0])):
             sub = sub or "code other than the test cell's"
         elif genuine and event == "course.thread" and _GUARDED.get("sys.getprofile", _sys.getprofile)() is not _PROBE[0]:
             sub = "a call of the grader's thread probe (it runs only as a new thread's profile function)"
@@ -503,6 +559,8 @@ def _course_event(event, args):
         raise RuntimeError(f"the grader refuses {event} from the submission's code" + (f" ({sub})" if sub else ""))
     if event == "course.call":
         name, box = args
+        if name == "_posixsubprocess.fork_exec" and _IN_TEST[0]:
+            sub = sub or "a new process while a test cell runs"
         if sub and not ((name == "_imp.create_builtin" and _len(box[0]) == 1 and _new_builtin(box[0][0]))
                         or name == "_thread.start_new_thread"):  # (threads: the exercises' check decides)
             if _IN_TEST[0]:
@@ -511,7 +569,12 @@ def _course_event(event, args):
         if name in ("threading.setprofile", "threading.getprofile"):
             box[0] = _thread_profile(name, box[0])
         else:
-            box[0] = _GUARDED[name](*box[0])
+            args = box[0]
+            if name == "_thread.start_new_thread" and _THREAD_HOOK[0] is not None and 2 <= _len(args) <= 3:
+                # the new thread runs the check's function from its first moment (not from when threading
+                # reads its profile function, which the answer could change in between), then its own
+                args = (_THREAD_FIRST[0], (_THREAD_HOOK[0], *args))
+            box[0] = _GUARDED[name](*args)
         return
     if event == "course.setattr":
         _module_write(args[0], args[1], args[2], False)
@@ -543,7 +606,7 @@ def _course_event(event, args):
         else:
             _report()
     elif event == "course.step":
-        why = _step()
+        why = _step(args[1] if _len(args) > 1 else 0)
         if why:
             args[0].append(why)
 
@@ -871,8 +934,8 @@ def _thread_profile(name, args):
         if name == "threading.setprofile":
             _THREAD_HOOK[0] = None
         return genuine(*args)
-    if name == "threading.getprofile":
-        return _THREAD_HOOK[0] if _THREAD_HOOK[0] is not None else genuine()
+    if name == "threading.getprofile":  # (the check asks on the main thread; a pool's worker gets the probe)
+        return _THREAD_HOOK[0] if _THREAD_HOOK[0] is not None and _get_ident() == _MAIN_THREAD[0] else genuine()
     f = args[0]
     if f is None or f is _PROBE[0]:  # a check ending: back to what it found
         _THREAD_HOOK[0] = None
@@ -882,6 +945,19 @@ def _thread_profile(name, args):
     out = genuine(_PROBE[0])
     _OTHERS[0](True)  # the threads that already run get it too (a pool's warmed worker, the IOPub thread)
     return out
+
+
+def _t_thread_first(hook, function, args, kwargs=None, _set=_sys.setprofile):
+    """What a thread started while a check runs runs first: the check's profile function, then its own
+    function (threading's bootstrap, which hands it the probe, the check watching it do so). A trampoline
+    (library code to the guard's walk: a thread's frames are read as any library's), which keeps
+    nothing of the check's in its frame."""
+    _set(hook)
+    del hook
+    return function(*args, **(kwargs or {}))
+
+
+_THREAD_FIRST = [None]  # _outside(_t_thread_first), made at install
 
 
 def _other_thread_first(frame, event, arg):
@@ -985,7 +1061,7 @@ def _answer_threads():
             if frame is None:
                 break
             if check(frame.f_code, ""):
-                _THREADS.append(f"a thread running {frame.f_code.co_name} (line {frame.f_lineno})")
+                _THREADS.append(f"a thread running {_str_exact(frame.f_code.co_name)} (line {frame.f_lineno})")
                 return
             frame = frame.f_back
 
@@ -1108,7 +1184,8 @@ def _test_variables_changed():
 
 
 def _after_answer_call():
-    _answer_threads()  # a thread the answer started and left running (it could change what the test reads next)
+    if _get_ident() == _MAIN_THREAD[0]:  # (a call the answer made on a pool's worker: the main thread may be
+        _answer_threads()  # waiting inside the outer call) a thread the answer started and left running
     bad = [k for d, k, v in _CALL_WATCH if d.get(k, _MISSING) is not v]
     if bad:
         for d, k, v in _CALL_WATCH:
@@ -1126,7 +1203,8 @@ def _after_answer_call():
 def _wrap_answer(f):
     import functools
 
-    watched = _outside(_t_wrap)(f)
+    watched = _outside(_t_watched)
+    watched.__kwdefaults__ = {"__course_f": f, "__course_a": _sys.audit}
     if type(f) is _FunctionType:  # (reading an object's attributes could run the submission's code here)
         functools.update_wrapper(watched, f)
     else:
@@ -1185,10 +1263,27 @@ def _report():
     _OUT[0].flush()
 
 
-def _step():
+def _step(top=0):
     """After each statement of a test cell: the cheap checks of what the test uses."""
+    if top == 1:
+        _TOP_STEPS[0] += 1
+    _WRITES.extend(_checks_rebound())
     _after_answer_call()
     return _verdict()
+
+
+# The test cell calls its checks by name from the notebook's namespace, where the submission can rebind
+# them (to a function that calls the genuine one, or does not). So each check finds itself under its
+# name, and the end-of-cell check counts the checks after the cell's top-level statements (each runs
+# once when the cell reaches its end): one skipped, or run by another function, is missing.
+_TOP_STEPS = [0, 0]  # the checks after top-level statements run, and inserted, in the running test cell
+
+
+def _checks_rebound():
+    ns = _ip.user_ns
+    if ns.get(_CHECK, _MISSING) is _CHECKS[0] and ns.get(_STEP, _MISSING) is _CHECKS[1]:
+        return []
+    return ["the grader's checks (rebound in the notebook's namespace)"]
 
 
 def untampered():
@@ -1201,8 +1296,10 @@ def untampered():
     rebound = [f"the name {name} in the notebook's namespace" for name in _TESTS.get(_RAW[0], ())
                if name in _ALIASES and ns.get(name, _MISSING) is not _ALIASES[name]]
     _after_answer_call()
+    skipped = [] if _TOP_STEPS[0] == _TOP_STEPS[1] else [
+        f"the grader's checks after the test's statements ({_TOP_STEPS[0]} of {_TOP_STEPS[1]} ran)"]
     changed = list(dict.fromkeys(_WRITES + rebound + _FOREVER + _hooks_changed(fix=True) + _changed()
-                                 + _deep_changed(fix=True)))
+                                 + _deep_changed(fix=True) + _checks_rebound() + skipped))
     if threads:
         restore()
         return (f"tampering: {', '.join(threads[:3])} (the submission's code, on another thread) ran "
@@ -1273,7 +1370,7 @@ def _unhide_source():
             pass
 
 
-def _with_steps(body, step):
+def _with_steps(body, step, top=False):
     """``body`` with ``step`` after each statement, in the bodies of loops, ifs, withs and trys too
     (not in functions or classes the test cell defines)."""
     import ast
@@ -1289,7 +1386,7 @@ def _with_steps(body, step):
             handler.body = _with_steps(handler.body, step)
         out.append(stmt)
         if not _isinstance(stmt, (ast.Return, ast.Break, ast.Continue, ast.Raise)):
-            call = ast.Expr(ast.Call(ast.Name(step, ast.Load()), [], []))
+            call = ast.Expr(ast.Call(ast.Name(step, ast.Load()), [ast.Constant(1)] if top else [], []))
             line = getattr(stmt, "end_lineno", None) or getattr(stmt, "lineno", 1)
             for n in ast.walk(call):
                 n.lineno = n.end_lineno = line
@@ -1311,7 +1408,9 @@ def _visit(node):
     body = node.body
     check = ast.Expr(ast.Call(ast.Name(_CHECK, ast.Load()), [], []))
     last = body.pop() if body and _isinstance(body[-1], ast.Expr) else None
-    body[:] = _with_steps(body, _STEP)
+    body[:] = _with_steps(body, _STEP, top=True)
+    _TOP_STEPS[:] = [0, sum(1 for s in body if _isinstance(s, ast.Expr) and _isinstance(s.value, ast.Call)
+                            and _isinstance(s.value.func, ast.Name) and s.value.func.id == _STEP and s.value.args)]
     if last is not None:
         body += [ast.Assign([ast.Name(_LAST, ast.Store())], last.value), check, ast.Expr(ast.Name(_LAST, ast.Load()))]
     else:
@@ -1491,7 +1590,7 @@ def install(modules, aliases, tests):
     ip = _ip
     _GUARD_CODES.update(_guard_codes())
     _SNAPSHOT_IDS.update({_id(mod): name for name, (mod, _) in _SNAPSHOT.items()})
-    wrap_code = next(c for c in _t_wrap.__code__.co_consts if _isinstance(c, _types.CodeType))
+    wrap_code = _t_watched.__code__
     _TRAMPOLINE_CODES.update({"course.pre_run_cell": _t_pre_run_cell.__code__, "course.post_run_cell":
                               _t_post_run_cell.__code__, "course.check": _t_check.__code__, "course.step": _t_step.__code__,
                               "course.visit": _t_visit.__code__, "course.setattr": _t_setattr.__code__,
@@ -1500,6 +1599,7 @@ def install(modules, aliases, tests):
                               "course.call": _t_call.__code__})
     _CHECKS[:] = [_outside(_t_check), _outside(_t_step)]
     _PROBE[0] = _outside(_t_probe)
+    _THREAD_FIRST[0] = _outside(_t_thread_first)
     ip.events.register("pre_run_cell", _outside(_t_pre_run_cell))
     ip.events.register("post_run_cell", _outside(_t_post_run_cell))
     ip.ast_transformers.append(_AppendCheck())

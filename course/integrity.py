@@ -368,7 +368,7 @@ def _caller(frame) -> str:
     for _ in range(200):
         if f is None:
             return ""
-        fname = f.f_code.co_filename
+        fname = _str_exact(f.f_code.co_filename)
         if not fname.startswith(_LIBRARY_DIRS) and not fname.startswith("<frozen"):
             if fname.startswith(_HERE):
                 return ""
@@ -400,12 +400,52 @@ def _is_cell_file(fname: str) -> bool:
 
 _CELL_FILE = _re.compile(r"[/\\]ipykernel_[0-9]+[/\\]")
 
+# A code object is looked up in sets and dicts here (which hashes it, and so its name and constants) and
+# its names compared: CodeType.replace accepts any object as a constant and a str subclass as a name, so an
+# answer could make one whose lookup runs its own __hash__ or __eq__ inside the check's profile function,
+# where nothing is watched. The compiler makes str names and literal constants only: anything else is the
+# answer's, found touching nothing but types (compared by identity) and tuples.
+_LITERAL_TYPES = (str, bytes, int, float, complex, bool, type(None), type(Ellipsis))
+_str_exact = _str.__str__  # an exact copy of a str subclass, running none of its methods
+# a class's MRO, own namespace and name, read with type's own descriptors: a metaclass of the answer's
+# can define __mro__ or __dict__ as properties, which reading them the usual way would run
+_mro_of = type.__dict__["__mro__"].__get__
+_dict_of = type.__dict__["__dict__"].__get__
+_qualname_of = type.__dict__["__qualname__"].__get__
+
+
+def _plain_constant(c, depth: int) -> bool:
+    t = _type(c)
+    for lit in _LITERAL_TYPES:
+        if t is lit:
+            return True
+    if t is _tuple or t is _frozenset:
+        return depth < 50 and all(_plain_constant(x, depth + 1) for x in c)
+    return t is _CodeType and _plain_code(c, depth + 1)
+
+
+def _plain_code(code, depth: int = 0) -> bool:
+    """Whether ``code`` is a code object with ``str`` names and literal constants (and such code
+    objects among them): what compiling source text gives, and safe to hash and compare."""
+    if _type(code) is not _CodeType or depth > 50:
+        return False
+    if _type(code.co_filename) is not _str or _type(code.co_name) is not _str or _type(code.co_qualname) is not _str:
+        return False
+    for names in (code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars):
+        if _type(names) is not _tuple or not all(_type(n) is _str for n in names):
+            return False
+    consts = code.co_consts
+    return _type(consts) is _tuple and all(_plain_constant(c, depth) for c in consts)
+
 
 def _is_answer_code(code, cwd: str) -> bool:
     """Whether ``code`` may be the answer's own: a notebook cell, text compiled at run time
     (``exec``, ``<string>``, a ``<frozen ...>`` name that is no frozen module), or any file outside
     Python's library, the installed packages and this course's packages (an answer can write a
-    module anywhere and import it). ``cwd`` is kept for callers; every such file counts now."""
+    module anywhere and import it). ``cwd`` is kept for callers; every such file counts now. A code
+    object that compiling text cannot give (see :func:`_plain_code`) is the answer's."""
+    if _type(code) is _CodeType and not _plain_code(code):
+        return True
     fname = code.co_filename
     if fname.startswith("<frozen ") and fname.endswith(">"):
         spec = _getattr(_sys.modules.get(fname[len("<frozen "):-1]), "__spec__", None)
@@ -425,6 +465,8 @@ def _is_foreign_code(code, cwd: str = "") -> bool:
     answer can ``compile(text, jax.__file__, "exec")`` so that its functions look like JAX's. A code
     object naming a library file is JAX's (or numpy's...) only if compiling that file's source gives
     it (cached per file)."""
+    if not _plain_code(code):
+        return True
     fname = code.co_filename
     source = _HERE + "_guard.py" if fname == _GUARD_NAME else fname  # the grader's guard: compiled from its text
     if fname != _GUARD_NAME:
@@ -505,6 +547,7 @@ def _debug_runners() -> frozenset:
 
 
 _DEBUG_RUNNERS = _debug_runners()
+_DEBUG_RUNNER_IDS = _frozenset(_id(c) for c in _DEBUG_RUNNERS)
 
 
 _ESCAPES = _escape_functions()
@@ -544,6 +587,7 @@ def _bootstrap_snapshot():
 
 
 _BOOTSTRAP, _BOOTSTRAP_GLOBALS = _bootstrap_snapshot()
+_BOOTSTRAP_INNER = _threading.Thread._bootstrap_inner.__code__  # sets the new thread's profile function
 
 
 def _unseen_thread(frame, expected) -> str | None:
@@ -561,16 +605,23 @@ def _unseen_thread(frame, expected) -> str | None:
         if module.get(name, _MISSING) is not value:
             return f"threading.{name} was changed: a thread starts through it before the check sees it"
     thread = frame.f_locals.get("self")
-    for klass in _type(thread).__mro__:
+    meta = _type(_type(thread))
+    if meta is not type and _answer_code_in(meta):
+        return "a thread whose class has a metaclass of the answer's: it runs before the check sees the thread"
+    for klass in _mro_of(_type(thread)):
         if klass is _threading.Thread:
             break
-        for name, value in _list(_vars(klass).items()):
+        for name, value in _list(_dict_of(klass).items()):
+            if _type(name) is not _str:  # (a str subclass's __eq__ would run here)
+                return "a thread whose class has an attribute named by an object of the answer's"
             where = None if name in ("run", "__init__") else _answer_code_in(value)
             if where:
                 return f"a thread whose {name} is the answer's own code ({where}): it runs before the check sees the thread"
     for name, value in _list(_vars(thread).items()):
         # what runs before the profile function: the event it sets, a method shadowed on the object (what
         # run() reads, and the rest, runs under the check: a Timer's function, a monitor's class, stderr)
+        if _type(name) is not _str:
+            return "a thread with an attribute named by an object of the answer's"
         if name != "_started" and not _callable(_getattr(_threading.Thread, name, None)):
             continue
         where = _answer_code_in(value)
@@ -600,7 +651,8 @@ def _verify_genuine(ban: _Ban) -> list[str]:
 def _thread_start_called(frame, name) -> bool:
     """Whether ``frame`` (of the grader's trampoline code) is the trampoline of ``_thread.start_new_thread``."""
     try:
-        return frame.f_locals.get("_name") == name
+        given = frame.f_locals.get("_name")
+        return _type(given) is _str and given == name
     except Exception:  # noqa: BLE001
         return True
 
@@ -612,8 +664,8 @@ def _allowed_callback(frame, allow) -> bool:
         target = frame.f_locals.get("callback")
     except Exception:  # noqa: BLE001 - unreadable: not allowed
         return False
-    code = _getattr(_unwrap(target), "__code__", None) if _isinstance(target, _FunctionType) else None
-    return code is not None and code in allow
+    code = _getattr(_unwrap(target), "__code__", None) if _type(target) is _FunctionType else None
+    return code is not None and _id(code) in allow
 
 
 def _other_thread_first(frame, event, arg):
@@ -649,22 +701,25 @@ class _Guard:
 
     def _make_hook(self):
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
-        allow, escapes, own, runners = self.ban.allow, _ESCAPES, _OWN_CODES, _DEBUG_RUNNERS
+        # (every table is keyed by id(code), the code kept alive in it or elsewhere: see _plain_code)
+        allow = {_id(c) for c in self.ban.allow}
+        escapes, own, runners = _ESCAPES, _OWN_IDS, _DEBUG_RUNNER_IDS
         thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
+        bootstrap_inner, _sys_setprofile = _BOOTSTRAP_INNER, _setprofile
         thread_hook = self.thread_hook  # what threading holds while the check runs (set by __enter__)
         modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
-        users: dict = {}  # code -> whether it is the answer's own (a notebook cell, exec'd text, a file in cwd)
+        users: dict = {}  # id(code) -> (code, whether it is the answer's own: a notebook cell, exec'd text...)
         cwd = _os.getcwd() + _os.sep
-        known: dict = dict(self.ban.codes)  # code -> label (None: allowed), filled as codes are met
+        known: dict = {_id(c): (c, label) for c, label in self.ban.codes.items()}  # id(code) -> (code, label or None)
         violation = self._violation
 
         def classify(code):
             """A code object met for the first time: a copy of a banned function, or in a banned file?"""
-            if _len(code.co_code) >= _MIN_SIGNATURE:
+            if _plain_code(code) and _len(code.co_code) >= _MIN_SIGNATURE:
                 label = signatures.get(_signature(code))
                 if label is not None:
                     return f"{label} (a copy of it)"
-            fname = code.co_filename
+            fname = _str_exact(code.co_filename)
             for prefix, lab in prefixes:
                 if fname == prefix or (prefix.endswith(_os.sep) and fname.startswith(prefix)):
                     return f"{lab} ({code.co_qualname})"
@@ -682,25 +737,27 @@ class _Guard:
                         violation(why, frame)
                         raise Forbidden(why)
                     return
+                cid = _id(code)
                 if modes and modes[-1][1]:  # inside a function the test allowed
-                    if code in allow:
+                    if cid in allow:
                         modes.append((frame, True))
                     else:
-                        user = users.get(code, _MISSING)
-                        if user is _MISSING:
-                            user = users[code] = _is_answer_code(code, cwd)
-                        if user:  # the answer's own code, called back by it (a dict's __getitem__, say)
+                        user = users.get(cid)
+                        if user is None or user[0] is not code:
+                            user = users[cid] = (code, _is_answer_code(code, cwd))
+                        if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
                             modes.append((frame, False))
                     return
-                if code in allow:
+                if cid in allow:
                     modes.append((frame, True))
                     return
-                if code in runners and _allowed_callback(frame, allow):
+                if cid in runners and _allowed_callback(frame, allow):
                     modes.append((frame, True))  # a run-time callback of a function the test allowed
                     return
-                label = known.get(code, _MISSING)
-                if label is _MISSING:
-                    label = known[code] = classify(code)
+                entry = known.get(cid)
+                if entry is None or entry[0] is not code:
+                    entry = known[cid] = (code, classify(code))
+                label = entry[1]
                 if label is not None:
                     violation(f"{label} is not allowed here", frame)
                     raise Forbidden(f"{label} is not allowed here")
@@ -711,8 +768,16 @@ class _Guard:
                 key = _id(arg)
                 if key in escapes:
                     code = frame.f_code
-                    if code in own:
+                    if _id(code) in own:
                         return
+                    if code is bootstrap_inner and arg is _sys_setprofile:
+                        # (under the grader a new thread runs the check from its start: threading handing it
+                        # its profile function shows, and must hand the one the check found)
+                        if _vars(_threading).get("_profile_hook") is thread_hook[0] or thread_hook[0] is None:
+                            return
+                        why = "threading's profile function was changed: the thread it starts would not be checked"
+                        violation(why, frame)
+                        raise Forbidden(why)
                     if code is thread_start and "start_new_thread" in escapes[key]:
                         why = _unseen_thread(frame, thread_hook[0])
                         if why is None:
@@ -966,7 +1031,8 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
     if kind is _FunctionType:
         code = obj.__code__
         if _is_foreign_code(code):
-            return f"{obj.__qualname__} ({'a notebook cell' if _is_cell_file(code.co_filename) else code.co_filename})"
+            made = _str_exact(code.co_filename)
+            return f"{_str_exact(obj.__qualname__)} ({'a notebook cell' if _is_cell_file(made) else made})"
         cells = []
         for cell in obj.__closure__ or ():
             try:
@@ -986,23 +1052,31 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
                 return where
         items = _tuple.__iter__(obj) if _issubclass(kind, _tuple) else _list.__iter__(obj)
         parts = (*[x for _, x in zip(range(64), items)],)
+    elif kind in (property, staticmethod, classmethod):  # met on its own (a class's __dict__ = property(...))
+        parts = (obj.fget, obj.fset, obj.fdel) if kind is property else (obj.__func__,)
     elif _issubclass(kind, type):
-        for klass in obj.__mro__:
+        if kind is not type:  # a metaclass decides first (its properties would run as its classes are read)
+            where = _answer_code_in(kind, seen, depth + 1)
+            if where:
+                return where
+        for klass in _mro_of(obj):
             if klass is object:
                 continue
-            home = _getattr(_sys.modules.get(_getattr(klass, "__module__", None) or ""), "__file__", None) or ""
-            library = _isinstance(home, _str) and not _is_answer_code(_types.SimpleNamespace(co_filename=home), "")
-            for value in _list(_vars(klass).values()):
+            namespace = _dict_of(klass)
+            module = namespace.get("__module__")
+            home = _getattr(_sys.modules.get(module), "__file__", None) if _type(module) is _str else None
+            library = _type(home) is _str and not _is_answer_code(_types.SimpleNamespace(co_filename=home), "")
+            for value in _list(namespace.values()):
                 if _type(value) in (staticmethod, classmethod):
                     value = value.__func__
                 elif _type(value) is property:
                     value = value.fget
                 if _type(value) is not _FunctionType or not _is_foreign_code(value.__code__):
                     continue
-                made = value.__code__.co_filename
+                made = _str_exact(value.__code__.co_filename)
                 if library and made.startswith("<") and not _is_cell_file(made):
                     continue  # written by the library's class factory (dataclass, namedtuple), as exec'd text
-                return f"{klass.__qualname__}.{value.__name__} (the answer's own class)"
+                return f"{_str_exact(_qualname_of(klass))}.{_str_exact(value.__name__)} (the answer's own class)"
         return None
     else:
         # an object: its class decides first, so that nothing of an answer's class runs here (a property
@@ -1426,3 +1500,4 @@ _OWN = tuple((f, f.__code__) for f in (
     _Ban.__init__, _Ban._add, _home, _is_answer_code, _is_foreign_code, _package_dirs,
 ))
 _OWN_CODES = _frozenset(c for _, code in _OWN for c in _nested(code, set()))
+_OWN_IDS = _frozenset(_id(c) for c in _OWN_CODES)

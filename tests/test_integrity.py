@@ -1123,3 +1123,49 @@ def test_a_thread_that_already_runs_is_watched_too_and_let_go_after():
         assert caught(lambda: pool.submit(lambda: float(jnp.sum(W))).result(), jax.hessian) is None
         assert pool.submit(sys.getprofile).result() is None  # let go after the check
         assert float(pool.submit(lambda: jnp.sum(jax.hessian(f)(W))).result()) == float(jnp.sum(jax.hessian(f)(W)))
+
+
+def test_a_code_object_the_compiler_cannot_make_runs_nothing_inside_the_check():
+    """CodeType.replace takes any object as a constant and a str subclass as a name: a lookup of such a
+    code object in the check's tables would run the answer's __hash__ inside the profile function, where
+    nothing is watched (rv16a's r1 did gradtools there). The check looks codes up by id, and takes one
+    the compiler cannot make for the answer's own."""
+    ran = []
+
+    class Spy:
+        def __hash__(self):
+            ran.append(jax.hessian(f)(W))
+            return 0
+
+        def __eq__(self, other):
+            return self is other
+
+    class Name(str):
+        def __hash__(self):
+            ran.append(jax.hessian(f)(W))
+            return 0
+
+        def __eq__(self, other):
+            ran.append(jax.hessian(f)(W))
+            return False
+
+        __ne__ = __eq__
+
+        def startswith(self, *a):
+            ran.append(jax.hessian(f)(W))
+            return False
+
+    def template():
+        return 1
+
+    code = template.__code__
+    for odd in (code.replace(co_consts=code.co_consts + (Spy(),)), code.replace(co_name=Name("template")),
+                code.replace(co_filename=Name(code.co_filename))):
+        probe = types.FunctionType(odd, {})
+        assert caught(probe, jax.hessian) is None
+    assert not ran
+    from course.integrity import _is_foreign_code, _plain_code
+
+    assert _plain_code(code) and not _plain_code(code.replace(co_consts=(Spy(),)))
+    assert _is_foreign_code(code.replace(co_filename=jax.__file__, co_consts=code.co_consts + (Spy(),)))
+    assert not ran
