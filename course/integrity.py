@@ -557,16 +557,15 @@ _THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit th
 def _start_trampoline():
     """Under the grader, ``_thread.start_new_thread`` (and threading's ``_start_new_thread``) is the
     grader's trampoline, a Python function (so that a ``functools.partial`` of it, which gives no
-    ``c_call`` event, still shows): its code, and the name it is made for, or (None, None)."""
+    ``c_call`` event, still shows): its code (shared by the grader's trampolines, told apart by the
+    name each is made for, ``_START_NAME``), or None."""
     import _thread
 
     f = _thread.start_new_thread
-    if not _isinstance(f, _FunctionType):
-        return None, None
-    return f.__code__, (f.__kwdefaults__ or {}).get("_name")
+    return f.__code__ if _type(f) is _FunctionType else None
 
 
-_START_CODE, _START_NAME = _start_trampoline()
+_START_CODE, _START_NAME = _start_trampoline(), "_thread.start_new_thread"
 
 
 def _bootstrap_snapshot():
