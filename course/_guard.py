@@ -374,6 +374,11 @@ def _refusal(event, args):
         return None  # (the exercises' check watches calls with a profile function)
     if event in _PROCESS_EVENTS and _IN_TEST[0]:  # (whoever asks: a pool's worker has none of the answer's code)
         return f"{event} (a new process runs without the grader's checks: none starts while a test cell runs)"
+    if (event in ("sys.settrace", "sys.setprofile") and _IN_TEST[0] and _get_ident() != _MAIN_THREAD[0]
+            and not (_THREAD_FIRST[0] is not None and caller.f_code is _THREAD_FIRST[0].__code__)):
+        # (whoever asks, but the guard's start of a new thread: a pool's worker would drop the check's function,
+        # with none of the answer's code on its stack)
+        return f"{event} off the kernel's main thread while a test cell runs (the check's function would be dropped)"
     sub, guard = _walk(caller)
     if not sub:
         return None
@@ -445,10 +450,21 @@ def _is_mem(path):
     """Whether opening ``path`` could read a process's memory: its last part is ``mem``, ``pagemap`` or
     ``kcore``, whatever folder it is named from (a relative name after a chdir, a dir_fd, /dev/fd/N);
     a link to one under another name is refused as it is made (_LINK_EVENTS)."""
-    try:
-        text = path.decode() if _isinstance(path, bytes) else str(path)
+    try:  # (read as exact copies: a str or bytes subclass's methods would run inside the audit hook)
+        if _isinstance(path, str):
+            text = _str_exact(path)
+        elif _isinstance(path, bytes):
+            text = bytes.decode(path)
+        elif _type(path) is int:
+            return False
+        else:
+            import pathlib
+
+            if _type(path).__str__ is not pathlib.PurePath.__str__:
+                return True  # (a path-like object of the submission's: its code would run here)
+            text = str(path)
     except Exception:
-        return False
+        return True
     return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] in ("mem", "pagemap", "kcore")
 
 
@@ -503,8 +519,9 @@ def _audit(event, args):
             # this one, could have rewritten that code (every statement in a try), the end-of-cell check too
             raise AssertionError(f"tampering: {_FOREVER[0]}: one would see and could rewrite every test cell; "
                                  "the grader refused it, and this test cell and every later one score 0")
-        elif event == "compile" and _SHELL and len(args) > 1 and _isinstance(args[0], (str, bytes)) \
-                and _isinstance(args[1], str) and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
+        elif event == "compile" and _SHELL and len(args) > 1 and _type(args[0]) in (str, bytes) \
+                and _type(args[1]) is str and ("/ipykernel_" in args[1] or args[1].startswith("<ipython-input")):
+            # (exact types only: a subclass's __contains__ would run inside the audit hook; IPython passes str)
             # IPython parsing a cell's text (its code is compiled from the tree); in a test cell, only the test's
             # own (others are parsed to show a traceback)
             if not _IN_TEST[0] or not _RAW_FILE or args[1] == _RAW_FILE[0]:
@@ -548,7 +565,7 @@ def _course_event(event, args):
         _BUSY.discard(me)
     if genuine and sub and event == "course.visit":
         return  # a magic the answer runs (%time) compiles its line: left as it is (only the test cell's own counts)
-    if genuine and event == "course.call" and (args[0] not in _GUARDED or _type(args[1]) is not _list or _len(args[1]) != 1
+    if genuine and event == "course.call" and (_type(args[0]) is not str or args[0] not in _GUARDED or _type(args[1]) is not _list or _len(args[1]) != 1
                                                or _type(args[1][0]) is not tuple):
         genuine = False
     if not genuine or (sub and event != "course.call"):
@@ -561,13 +578,19 @@ def _course_event(event, args):
         name, box = args
         if name == "_posixsubprocess.fork_exec" and _IN_TEST[0]:
             sub = sub or "a new process while a test cell runs"
+        if name == "_imp.create_dynamic" and not (1 <= _len(box[0]) <= 2 and _new_builtin(box[0][0], dynamic=True)):
+            # (whoever asks: importlib makes it for the submission's import, a reload or a spec of its own)
+            sub = sub or "an extension module made again (a fresh copy of _posixsubprocess starts processes unseen)"
         if sub and not ((name == "_imp.create_builtin" and _len(box[0]) == 1 and _new_builtin(box[0][0]))
+                        or (name == "_imp.create_dynamic" and _len(box[0]) >= 1 and _new_builtin(box[0][0], dynamic=True))
                         or name == "_thread.start_new_thread"):  # (threads: the exercises' check decides)
             if _IN_TEST[0]:
                 _REFUSED.append(f"{name} (called by the submission's code)")
             raise RuntimeError(f"the grader refuses the submission's code {name} ({sub})")
         if name in ("threading.setprofile", "threading.getprofile"):
             box[0] = _thread_profile(name, box[0])
+        elif name in ("sys.getprofile", "sys.gettrace") and _IN_TEST[0] and _get_ident() != _MAIN_THREAD[0]:
+            box[0] = None  # (a pool's worker, while a check runs, has the check's function: not handed out)
         else:
             args = box[0]
             if name == "_thread.start_new_thread" and _THREAD_HOOK[0] is not None and 2 <= _len(args) <= 3:
@@ -1441,19 +1464,26 @@ def _public(name):
 # the genuine one); a module first imported by the answer is still made.
 _GUARDED = {}  # name -> the genuine function
 _LOADED_BUILTINS = set()  # the built-in modules imported when the guard was installed
+_LOADED_EXTENSIONS = set()  # _posixsubprocess, once loaded: a copy of it (its init found by its name's last part) is refused
 _KEPT_FRAMES = []  # frames of the guard's that an exception took out of it: alive, so never the collector's garbage
 _type = type
 _len = len
 
 
-def _new_builtin(spec):
-    """Whether ``spec`` (importlib's ModuleSpec, nothing else) names a built-in module not yet imported."""
+def _new_builtin(spec, dynamic=False):
+    """Whether ``spec`` (importlib's ModuleSpec, nothing else) names a built-in module not yet imported
+    (``dynamic``: an extension module none of whose name's last part is loaded: its init function is
+    found by that part, so a copy of a loaded one's file under another folder or package is refused)."""
     from importlib.machinery import ModuleSpec
 
     if _type(spec) is not ModuleSpec:
         return False
     name = _vars(spec).get("name")
-    return _type(name) is str and name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
+    if _type(name) is not str:
+        return False
+    if dynamic:  # (only the extension that starts processes matters: its fork_exec is guarded by identity)
+        return name.rpartition(".")[2] not in _LOADED_EXTENSIONS
+    return name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
 
 
 def _install_guarded():
@@ -1464,6 +1494,8 @@ def _install_guarded():
     import threading
 
     genuine = {"_signal.signal": _signal.signal, "gc.set_debug": gc.set_debug, "_imp.create_builtin": _imp.create_builtin,
+               # (a fresh copy of an extension module: a _posixsubprocess whose fork_exec is a new object)
+               "_imp.create_dynamic": _imp.create_dynamic,
                "threading.setprofile": threading.setprofile, "threading.getprofile": threading.getprofile,
                # (the profile function in place is the exercises' check's: its closure holds its state; a call
                # through functools.partial gives the check no c_call event to see)
@@ -1479,12 +1511,15 @@ def _install_guarded():
         genuine["_posixsubprocess.fork_exec"] = _posixsubprocess.fork_exec
     except ImportError:
         pass
+    pairs = _list(genuine.items())
+    if getattr(_thread, "start_new", None) is not None and _thread.start_new is not _thread.start_new_thread:
+        pairs.append(("_thread.start_new_thread", _thread.start_new))  # (the old alias: a builtin object of its own)
     made = {}
-    for name, f in genuine.items():
+    for name, f in pairs:
         t = _outside(_t_call)
         genuine_until_hooked = [f]  # (the same list stays: the snapshot of the modules holding t records it)
         t.__kwdefaults__ = {"_a": _sys.audit, "_name": name, "_g": genuine_until_hooked}
-        _GUARDED[name] = f
+        _GUARDED.setdefault(name, f)
         _CALL_TRAMPOLINES.append(genuine_until_hooked)
         made[_id(f)] = (f, t)
     for mod in _list(_sys.modules.values()):
@@ -1497,6 +1532,8 @@ def _install_guarded():
             if hit is not None and hit[0] is v:
                 d[k] = hit[1]
     _LOADED_BUILTINS.update(n for n in _sys.builtin_module_names if n in _sys.modules)
+    if "_posixsubprocess" in _sys.modules:
+        _LOADED_EXTENSIONS.add("_posixsubprocess")
     _GC_DEBUG[0] = gc.get_debug()
 
 

@@ -434,6 +434,11 @@ def _plain_code(code, depth: int = 0) -> bool:
     for names in (code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars):
         if _type(names) is not _tuple or not all(_type(n) is _str for n in names):
             return False
+    # (hashing a code hashes its exception table, and == compares its line table: CodeType.replace keeps a
+    # bytes subclass there, whose __hash__ or __eq__ would run wherever the code is looked up)
+    for raw in (code.co_code, code.co_exceptiontable, code.co_linetable):
+        if _type(raw) is not bytes:
+            return False
     consts = code.co_consts
     return _type(consts) is _tuple and all(_plain_constant(c, depth) for c in consts)
 
@@ -509,7 +514,10 @@ def _escape_functions() -> dict:
         pass
     import _thread
 
-    out[_id(_thread.start_new_thread)] = "_thread.start_new_thread (a thread the check cannot see)"
+    for n in ("start_new_thread", "start_new"):  # (start_new: the old alias, a builtin object of its own)
+        f = _getattr(_thread, n, None)
+        if f is not None:
+            out[_id(f)] = "_thread.start_new_thread (a thread the check cannot see)"
     return out
 
 
@@ -586,6 +594,25 @@ def _bootstrap_snapshot():
 
 
 _BOOTSTRAP, _BOOTSTRAP_GLOBALS = _bootstrap_snapshot()
+
+
+def _boot_names():
+    """The attributes of a Thread that threading's bootstrap reads, writes or calls on the new thread
+    before it hands it the profile function, and the special methods every attribute access or dict
+    insertion of the thread runs: what a subclass may not define with code of its own."""
+    import dis
+
+    names = {"__hash__", "__eq__", "__getattribute__", "__getattr__", "__setattr__", "__delattr__", "__dict__",
+             "__class__"}  # (and vars(thread), read by the check itself)
+    for f in (_threading.Thread._bootstrap, _threading.Thread._bootstrap_inner, _threading.Thread._set_ident,
+              _getattr(_threading.Thread, "_set_native_id", None), _getattr(_threading.Thread, "_set_tstate_lock", None)):
+        if f is not None:
+            names |= {i.argval for i in dis.get_instructions(f) if i.opname in ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD")}
+    # (what _bootstrap_inner calls after it set the profile function: run, and the exception hook and clean-up)
+    return frozenset(n for n in names if _type(n) is _str) - {"run", "_invoke_excepthook", "_delete"}
+
+
+_BOOT_NAMES = _boot_names()
 _BOOTSTRAP_INNER = _threading.Thread._bootstrap_inner.__code__  # sets the new thread's profile function
 
 
@@ -613,7 +640,7 @@ def _unseen_thread(frame, expected) -> str | None:
         for name, value in _list(_dict_of(klass).items()):
             if _type(name) is not _str:  # (a str subclass's __eq__ would run here)
                 return "a thread whose class has an attribute named by an object of the answer's"
-            where = None if name in ("run", "__init__") else _answer_code_in(value)
+            where = _answer_code_in(value) if name in _BOOT_NAMES else None
             if where:
                 return f"a thread whose {name} is the answer's own code ({where}): it runs before the check sees the thread"
     for name, value in _list(_vars(thread).items()):
@@ -743,7 +770,7 @@ class _Guard:
                     else:
                         user = users.get(cid)
                         if user is None or user[0] is not code:
-                            user = users[cid] = (code, _is_answer_code(code, cwd))
+                            user = users[cid] = (code, _is_foreign_code(code, cwd))
                         if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
                             modes.append((frame, False))
                     return

@@ -270,6 +270,42 @@ def test_a_thread_that_runs_code_before_the_check_reaches_it_is_a_violation():
     assert "_started holds the answer's own code" in why
 
 
+class _ThreadWithReturnValue(threading.Thread):  # the common recipe: join() gives back what the target returned
+    def __init__(self, target):
+        super().__init__(target=target)
+        self.value = None
+
+    def run(self):
+        self.value = self._target()
+
+    def join(self, timeout=None):
+        threading.Thread.join(self, timeout)
+        return self.value
+
+    @property
+    def done(self):  # a property and methods of its own: run on the caller's thread or under the check
+        return not self.is_alive()
+
+
+class _EarlyHash(threading.Thread):  # threading puts the thread in a dict before the check reaches it
+    def __hash__(self):
+        if threading.current_thread() is self:
+            jax.hessian(f)(W)
+        return id(self)
+
+
+def test_a_thread_class_of_the_answers_is_refused_only_for_what_runs_before_the_check():
+    """Threading's bootstrap runs a few of the thread's attributes (and its hash, as it files the thread)
+    on the new thread before that thread gets the check's function: those may not be the answer's code;
+    run, join, a property or a helper method of the answer's run later, watched (rv17a's false refusals)."""
+    t = _ThreadWithReturnValue(lambda: float(jnp.sum(W)))
+    assert caught(lambda: (t.start(), t.join(), t.done)[1], jax.hessian) is None
+    t = _ThreadWithReturnValue(lambda: jax.hessian(f)(W))
+    assert "jax.hessian" in caught(lambda: (t.start(), t.join())[1], jax.hessian)
+    assert "__hash__ is the answer's own code" in caught(lambda: _started_thread(lambda: _EarlyHash(target=lambda: None)),
+                                                        jax.hessian)
+
+
 def test_threading_changed_under_a_thread_start_is_a_violation():
     genuine_lock, genuine_ident = threading._active_limbo_lock, threading.Thread._set_ident
 
@@ -1167,5 +1203,18 @@ def test_a_code_object_the_compiler_cannot_make_runs_nothing_inside_the_check():
     from course.integrity import _is_foreign_code, _plain_code
 
     assert _plain_code(code) and not _plain_code(code.replace(co_consts=(Spy(),)))
+
+    class Table(bytes):  # hashing a code hashes its exception table, == compares its line table (rv17a's r6)
+        def __hash__(self):
+            ran.append(jax.hessian(f)(W))
+            return 0
+
+        def __eq__(self, other):
+            ran.append(jax.hessian(f)(W))
+            return False
+
+    for odd in (code.replace(co_exceptiontable=Table(code.co_exceptiontable)), code.replace(co_linetable=Table(code.co_linetable))):
+        assert not _plain_code(odd) and _is_foreign_code(odd.replace(co_filename=jax.__file__))
+        assert caught(types.FunctionType(odd, {}), jax.hessian) is None
     assert _is_foreign_code(code.replace(co_filename=jax.__file__, co_consts=code.co_consts + (Spy(),)))
     assert not ran
