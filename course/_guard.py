@@ -578,11 +578,10 @@ def _course_event(event, args):
         name, box = args
         if name == "_posixsubprocess.fork_exec" and _IN_TEST[0]:
             sub = sub or "a new process while a test cell runs"
-        if name == "_imp.create_dynamic" and not (1 <= _len(box[0]) <= 2 and _new_builtin(box[0][0], dynamic=True)):
-            # (whoever asks: importlib makes it for the submission's import, a reload or a spec of its own)
-            sub = sub or "an extension module made again (a fresh copy of _posixsubprocess starts processes unseen)"
+        if name == "_imp.create_dynamic":  # (importlib makes it for whoever imports: judged by what it makes)
+            sub = None if _new_extension(box[0]) else (
+                sub or "an extension module made again (a fresh copy of _posixsubprocess starts processes unseen)")
         if sub and not ((name == "_imp.create_builtin" and _len(box[0]) == 1 and _new_builtin(box[0][0]))
-                        or (name == "_imp.create_dynamic" and _len(box[0]) >= 1 and _new_builtin(box[0][0], dynamic=True))
                         or name == "_thread.start_new_thread"):  # (threads: the exercises' check decides)
             if _IN_TEST[0]:
                 _REFUSED.append(f"{name} (called by the submission's code)")
@@ -1464,26 +1463,32 @@ def _public(name):
 # the genuine one); a module first imported by the answer is still made.
 _GUARDED = {}  # name -> the genuine function
 _LOADED_BUILTINS = set()  # the built-in modules imported when the guard was installed
-_LOADED_EXTENSIONS = set()  # _posixsubprocess, once loaded: a copy of it (its init found by its name's last part) is refused
 _KEPT_FRAMES = []  # frames of the guard's that an exception took out of it: alive, so never the collector's garbage
 _type = type
 _len = len
 
 
-def _new_builtin(spec, dynamic=False):
-    """Whether ``spec`` (importlib's ModuleSpec, nothing else) names a built-in module not yet imported
-    (``dynamic``: an extension module none of whose name's last part is loaded: its init function is
-    found by that part, so a copy of a loaded one's file under another folder or package is refused)."""
+def _spec_name(spec):
+    """The name in ``spec`` (importlib's ModuleSpec, nothing else) as an exact str, or None."""
     from importlib.machinery import ModuleSpec
 
-    if _type(spec) is not ModuleSpec:
-        return False
-    name = _vars(spec).get("name")
-    if _type(name) is not str:
-        return False
-    if dynamic:  # (only the extension that starts processes matters: its fork_exec is guarded by identity)
-        return name.rpartition(".")[2] not in _LOADED_EXTENSIONS
-    return name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
+    name = _vars(spec).get("name") if _type(spec) is ModuleSpec else None
+    return name if _type(name) is str else None
+
+
+def _new_builtin(spec):
+    """Whether ``spec`` names a built-in module not yet imported."""
+    name = _spec_name(spec)
+    return name is not None and name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
+
+
+def _new_extension(args):
+    """Whether ``_imp.create_dynamic(*args)`` makes no copy of the guarded _posixsubprocess: its init
+    function is found by the name's last part, so a copy of its file under another folder or package is
+    refused too; any other extension module is made."""
+    name = _spec_name(args[0]) if 1 <= _len(args) <= 2 else None
+    return name is not None and not (name.rpartition(".")[2] == "_posixsubprocess"
+                                     and "_posixsubprocess.fork_exec" in _GUARDED)
 
 
 def _install_guarded():
@@ -1532,8 +1537,6 @@ def _install_guarded():
             if hit is not None and hit[0] is v:
                 d[k] = hit[1]
     _LOADED_BUILTINS.update(n for n in _sys.builtin_module_names if n in _sys.modules)
-    if "_posixsubprocess" in _sys.modules:
-        _LOADED_EXTENSIONS.add("_posixsubprocess")
     _GC_DEBUG[0] = gc.get_debug()
 
 

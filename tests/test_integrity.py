@@ -1205,13 +1205,7 @@ def test_a_code_object_the_compiler_cannot_make_runs_nothing_inside_the_check():
     assert _plain_code(code) and not _plain_code(code.replace(co_consts=(Spy(),)))
 
     class Table(bytes):  # hashing a code hashes its exception table, == compares its line table (rv17a's r6)
-        def __hash__(self):
-            ran.append(jax.hessian(f)(W))
-            return 0
-
-        def __eq__(self, other):
-            ran.append(jax.hessian(f)(W))
-            return False
+        __hash__, __eq__ = Name.__hash__, Name.__eq__
 
     for odd in (code.replace(co_exceptiontable=Table(code.co_exceptiontable)), code.replace(co_linetable=Table(code.co_linetable))):
         assert not _plain_code(odd) and _is_foreign_code(odd.replace(co_filename=jax.__file__))
