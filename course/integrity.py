@@ -36,7 +36,9 @@ What :func:`forbid` catches, while the block runs:
   (``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``gc.get_referrers``, ...) are
   violations.
 - **Brute force**, with ``seconds=``: past the budget, Python code is interrupted and the block
-  fails; a block that ran over in C fails when it returns.
+  fails; a block that ran over in C fails when it returns. The budget is the kernel's processor
+  time (all its threads), not the clock's: a machine busy with other work (a test suite run in
+  parallel, a grader's other kernels) slows an honest answer down but does not fail it.
 - **A value read later.** What the answer returns is read inside the block with
   :func:`concrete`: an answer's own ``__array__``, ``__int__`` or pytree flatten would otherwise do
   the banned work when the test compares it, after the block. A type counts as the answer's by its
@@ -104,6 +106,7 @@ _getprofile = _sys.getprofile
 _thread_setprofile = _threading.setprofile
 _thread_getprofile = _threading.getprofile
 _perf_counter = _time.perf_counter
+_process_time = _time.process_time
 _monotonic = _time.monotonic
 _clear_caches = _jax.clear_caches
 _make_jaxpr = _jax.make_jaxpr
@@ -822,8 +825,8 @@ class _Guard:
         return hook
 
     def _on_alarm(self, signum, frame):
-        self.violations.append(f"it ran longer than {self.seconds:g} s, the time this test allows")
-        raise Forbidden(f"it ran longer than {self.seconds:g} s, the time this test allows")
+        self.violations.append(f"it ran longer than {self.seconds:g} s, the processor time this test allows")
+        raise Forbidden(f"it ran longer than {self.seconds:g} s, the processor time this test allows")
 
     def __enter__(self):
         problems = _verify_genuine(self.ban)
@@ -845,9 +848,11 @@ class _Guard:
 
             self.hook = chained
         if self.seconds is not None and _threading.current_thread() is _MAIN:
-            self.alarm = _signal.signal(_signal.SIGALRM, self._on_alarm)
-            self.timer = _signal.setitimer(_signal.ITIMER_REAL, self.seconds)  # someone else's, to put back
-        self.t0 = _perf_counter()
+            # processor time, not the clock's (ITIMER_PROF counts every thread of this process): a loaded
+            # machine must not fail an honest answer, and brute force costs processor time wherever it runs
+            self.alarm = _signal.signal(_signal.SIGPROF, self._on_alarm)
+            self.timer = _signal.setitimer(_signal.ITIMER_PROF, self.seconds)  # someone else's, to put back
+        self.t0 = _process_time()
         _thread_setprofile(self.hook)
         held = _vars(_threading).get("_profile_hook")
         # under the grader, threading holds its probe and the grader the check's function (the probe hands
@@ -865,17 +870,18 @@ class _Guard:
         _thread_setprofile(self.thread_previous)
         if self.thread_hook[0] is None:  # not under the grader: the threads that already ran, as it found them
             _SET_OTHERS(self.thread_previous is not None)
-        elapsed = _perf_counter() - self.t0
+        elapsed = _process_time() - self.t0
         if self.alarm is not None:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            _signal.signal(_signal.SIGALRM, self.alarm)
+            _signal.setitimer(_signal.ITIMER_PROF, 0)
+            _signal.signal(_signal.SIGPROF, self.alarm)
             left, interval = self.timer
-            if left > 0:  # a timer set before the block (pytest-timeout's, say) goes on
-                _signal.setitimer(_signal.ITIMER_REAL, max(left - elapsed, 1e-3), interval)
+            if left > 0:  # a processor-time timer set before the block (a sampling profiler's) goes on
+                _signal.setitimer(_signal.ITIMER_PROF, max(left - elapsed, 1e-3), interval)
         if still is not self.hook and not self.violations:
             self.violations.append("the check was switched off while it ran")
         if self.seconds is not None and elapsed > self.seconds and not any("longer than" in v for v in self.violations):
-            self.violations.append(f"it ran {elapsed:.1f} s, longer than the {self.seconds:g} s this test allows")
+            self.violations.append(f"it ran {elapsed:.1f} s, longer than the {self.seconds:g} s of processor time "
+                                   "this test allows")
         problems = _verify_genuine(self.ban)
         rebound = _rebound(self.names)
         if rebound:
@@ -908,7 +914,8 @@ def forbid(*banned, allow=(), why: str = "", seconds: float | None = None) -> _G
         allow: functions whose calls, and everything they call, are allowed even though they are
             defined in a banned module (the test's own model built with ``gradtools``, say).
         why: what the exercise asks for, added to the failure message.
-        seconds: a time budget for the block; brute force past it fails.
+        seconds: a budget of processor time (this process's, all threads) for the block; brute force
+            past it fails, and a machine busy with other work does not make an honest answer fail.
 
     Host callbacks, new processes and threads, and switching the check off are always violations.
 
