@@ -227,6 +227,7 @@ _TRAMPOLINE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _str_exact = str.__str__  # an exact copy of a str subclass (a code object's name can be one), running none of its code
 
 
+
 def _trampoline_attribute(event, name):
     """A trampoline's code or defaults read or written (see _TRAMPOLINES): refused but to the guard."""
     me = _get_ident()
@@ -446,6 +447,18 @@ def _nearest_cell(frame):
     return frame
 
 
+def _path_slot():
+    """pathlib.PurePath's _str slot as a C getter, taken at boot (None where pathlib keeps its text
+    otherwise: then every path-like object is refused in an open event)."""
+    import pathlib
+
+    slot = vars(pathlib.PurePath).get("_str")
+    return slot.__get__ if type(slot) is _types.MemberDescriptorType else None
+
+
+_PATH_SLOT = _path_slot()
+
+
 def _is_mem(path):
     """Whether opening ``path`` could read a process's memory: its last part is ``mem``, ``pagemap`` or
     ``kcore``, whatever folder it is named from (a relative name after a chdir, a dir_fd, /dev/fd/N);
@@ -458,11 +471,13 @@ def _is_mem(path):
         elif _type(path) is int:
             return False
         else:
-            import pathlib
-
-            if _type(path).__str__ is not pathlib.PurePath.__str__:
-                return True  # (a path-like object of the submission's: its code would run here)
-            text = str(path)
+            # a path-like object: pathlib's own slot, read in C (str() would run pathlib's Python code, whose
+            # methods and attributes a subclass or a patch of the submission's can replace: rv18a r5). A path
+            # is opened by its __fspath__ first, which fills the slot; anything else is refused.
+            text = _PATH_SLOT(path, None) if _PATH_SLOT is not None else None
+            if _type(text) is not str:
+                return True
+            text = _str_exact(text)
     except Exception:
         return True
     return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] in ("mem", "pagemap", "kcore")
@@ -497,6 +512,13 @@ def _audit(event, args):
                 if _IN_TEST[0]:
                     _REFUSED.append(why)
                 raise RuntimeError(f"the grader refuses the submission's code {why}")
+        elif event == "cpython.PyInterpreterState_New" and _SHELL:
+            # (whoever asks: a sub-interpreter has neither this hook nor the check's profile function; the
+            # extension modules that make one are refused as they are made, see _new_extension)
+            why = "a new interpreter (it runs without the grader's checks)"
+            if _IN_TEST[0]:
+                _REFUSED.append(why)
+            raise RuntimeError(f"the grader refuses {why}")
         elif event == "sys.addaudithook" and _SHELL:
             # no code removes an audit hook, and one sees (and can change) every AST IPython compiles: one
             # added after the grader's, by whatever code, runs for good, so every later test cell fails
@@ -580,7 +602,8 @@ def _course_event(event, args):
             sub = sub or "a new process while a test cell runs"
         if name == "_imp.create_dynamic":  # (importlib makes it for whoever imports: judged by what it makes)
             sub = None if _new_extension(box[0]) else (
-                sub or "an extension module made again (a fresh copy of _posixsubprocess starts processes unseen)")
+                sub or "an extension module made again (a fresh copy of _posixsubprocess starts processes unseen), or one "
+                "of CPython's test or experimental modules (a sub-interpreter runs without the grader's checks)")
         if sub and not ((name == "_imp.create_builtin" and _len(box[0]) == 1 and _new_builtin(box[0][0]))
                         or name == "_thread.start_new_thread"):  # (threads: the exercises' check decides)
             if _IN_TEST[0]:
@@ -1482,13 +1505,23 @@ def _new_builtin(spec):
     return name is not None and name in _sys.builtin_module_names and name not in _LOADED_BUILTINS
 
 
+# CPython's test and experimental extension modules, installed with it: several make a sub-interpreter,
+# which has neither the guard's audit hook nor the check's profile function (it can read the kernel's
+# memory and start processes unseen: rv18a r1-r3), one of them without raising any audit event.
+_INTERNAL_EXTENSIONS = ("_test", "_xx", "xx", "_ctypes_test", "_interpreters", "_interpchannels", "_interpqueues")
+
+
 def _new_extension(args):
-    """Whether ``_imp.create_dynamic(*args)`` makes no copy of the guarded _posixsubprocess: its init
-    function is found by the name's last part, so a copy of its file under another folder or package is
-    refused too; any other extension module is made."""
+    """Whether ``_imp.create_dynamic(*args)`` makes neither a copy of the guarded _posixsubprocess nor one
+    of CPython's test or experimental modules (their init functions are found by the name's last part,
+    so a copy of the file under another folder or package is refused too); any other extension module
+    is made."""
     name = _spec_name(args[0]) if 1 <= _len(args) <= 2 else None
-    return name is not None and not (name.rpartition(".")[2] == "_posixsubprocess"
-                                     and "_posixsubprocess.fork_exec" in _GUARDED)
+    if name is None:
+        return False
+    last = name.rpartition(".")[2]
+    return not ((last == "_posixsubprocess" and "_posixsubprocess.fork_exec" in _GUARDED)
+                or last.startswith(_INTERNAL_EXTENSIONS))
 
 
 def _install_guarded():

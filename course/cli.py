@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", nargs="+", help="submitted notebooks and/or folders of them")
     p.add_argument("--solutions", default="solutions", help="folder of solution notebooks to match against (default solutions)")
     p.add_argument("--solution", help="grade every submission against this solution notebook")
-    p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per submission, all cells (default 600)")
     p.add_argument("--max-output", type=int, default=100_000, help="characters of output kept per cell (default 100000)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

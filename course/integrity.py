@@ -609,8 +609,11 @@ def _boot_names():
              "__class__"}  # (and vars(thread), read by the check itself)
     for f in (_threading.Thread._bootstrap, _threading.Thread._bootstrap_inner, _threading.Thread._set_ident,
               _getattr(_threading.Thread, "_set_native_id", None), _getattr(_threading.Thread, "_set_tstate_lock", None)):
-        if f is not None:
-            names |= {i.argval for i in dis.get_instructions(f) if i.opname in ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD")}
+        if f is not None:  # (an attribute of the thread itself: the one after `self`, not what is read on it,
+            # so that a method named like one of an Event's or a lock's, add or set, is the subclass's own business)
+            ops = _list(dis.get_instructions(f))
+            names |= {i.argval for before, i in zip(ops, ops[1:]) if i.opname in ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD")
+                      and before.opname == "LOAD_FAST" and before.argval == "self"}
     # (what _bootstrap_inner calls after it set the profile function: run, and the exception hook and clean-up)
     return frozenset(n for n in names if _type(n) is _str) - {"run", "_invoke_excepthook", "_delete"}
 

@@ -323,6 +323,31 @@ def test_a_thread_class_of_the_answers_is_refused_only_for_what_runs_before_the_
                                                         jax.hessian)
 
 
+class _Collector(threading.Thread):
+    """A worker whose API has names that threading's bootstrap reads on other objects (an Event's set, a
+    set's add): its own methods, run under the check (rv18a's false refusal)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def add(self, row):
+        self.rows.append(row)
+
+    def set(self, row):
+        self.rows.append(row)
+
+    def run(self):
+        self.add(float(jnp.sum(W)))
+        self.set(1.0)
+
+
+def test_a_thread_class_may_name_its_methods_like_what_the_bootstrap_reads_on_other_objects():
+    t = _Collector()
+    assert caught(lambda: (t.start(), t.join()), jax.hessian) is None
+    assert t.rows == [float(jnp.sum(W)), 1.0]
+
+
 def test_threading_changed_under_a_thread_start_is_a_violation():
     genuine_lock, genuine_ident = threading._active_limbo_lock, threading.Thread._set_ident
 
@@ -976,6 +1001,7 @@ def test_the_seed_covers_a_nested_programs_own_constants():
 
 def _guard_module():
     """The grader's kernel-side guard (course/_guard.py), loaded here as the grading kernel does."""
+    import importlib.machinery
     import importlib.util
     from pathlib import Path
 
@@ -1229,3 +1255,40 @@ def test_a_code_object_the_compiler_cannot_make_runs_nothing_inside_the_check():
         assert caught(types.FunctionType(odd, {}), jax.hessian) is None
     assert _is_foreign_code(code.replace(co_filename=jax.__file__, co_consts=code.co_consts + (Spy(),)))
     assert not ran
+
+
+def test_the_guard_reads_a_paths_text_without_running_its_code():
+    """An open event can carry the path-like object itself (io.FileIO): its text is read from pathlib's own
+    slot, in C. A subclass whose _str is a property of the answer's ran inside the audit hook (rv18a's r5)."""
+    import os
+    import pathlib
+
+    guard = _guard_module()
+    ran = []
+
+    class Sneaky(pathlib.PurePosixPath):
+        @property
+        def _str(self):
+            ran.append(1)
+            return "/dev/null"
+
+    mem, plain = pathlib.PosixPath("/proc/self/mem"), pathlib.PosixPath("/tmp/data.npz")
+    os.fspath(mem), os.fspath(plain)  # (as io.FileIO does before the event)
+    assert guard._is_mem(mem) and not guard._is_mem(plain)
+    assert guard._is_mem("/proc/1/mem") and not guard._is_mem(b"/tmp/mem.txt") and not guard._is_mem(3)
+    assert guard._is_mem(Sneaky("/dev/null")) and not ran  # refused, and its property never ran
+
+
+def test_the_guard_makes_no_copy_of_cpythons_test_modules():
+    """CPython's test and experimental extension modules make sub-interpreters, which have neither the
+    guard's audit hook nor the check's profile function (rv18a's r1-r3): they are not made, whoever asks."""
+    import importlib.machinery
+    import importlib.util
+
+    guard = _guard_module()
+    for name in ("_xxsubinterpreters", "_testcapi", "_testinternalcapi", "_testmultiphase", "xxlimited",
+                 "_ctypes_test", "_interpreters", "some.package._xxsubinterpreters"):
+        assert not guard._new_extension((importlib.machinery.ModuleSpec(name, None, origin="x.so"),)), name
+    for name in ("_sqlite3", "_ctypes", "scipy.linalg._flapack", "numpy.core._multiarray_umath"):
+        assert guard._new_extension((importlib.machinery.ModuleSpec(name, None, origin="x.so"),)), name
+    assert importlib.util.find_spec("_xxsubinterpreters") is not None  # (installed: the rule is needed)

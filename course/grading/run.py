@@ -31,7 +31,10 @@ import nbformat
 from course.grading.build import GradedNotebook
 from course.grading.sandbox import sandbox_prefix
 
-DEFAULT_CELL_TIMEOUT = 60.0
+# a test cell of the course takes 10 to 45 s alone on two cores, and a grader runs one kernel per two cores
+# beside other work: the limit stops a runaway cell; brute force is stopped by the tests' budgets of
+# processor time (course.integrity.forbid(seconds=)), which a busy machine does not use up
+DEFAULT_CELL_TIMEOUT = 120.0
 DEFAULT_TOTAL_TIMEOUT = 600.0
 DEFAULT_MAX_OUTPUT = 100_000
 #: Environment variables a kernel inherits from the grader; everything else is dropped.
