@@ -431,7 +431,7 @@ def _links_to_proc(args):
             return True  # (a path-like object of the submission's would run its code here)
         src, dst = (a.decode() if _type(a) is bytes else a for a in args[:2])
         if not os.path.isabs(src):
-            if _len(args) > 2 and args[2] is not None:
+            if _len(args) > 2 and args[2] not in (None, -1):  # (-1: no folder descriptor, in Python 3.11)
                 return True
             src = os.path.join(os.path.dirname(os.path.abspath(dst)), src)
         return src.replace("\\", "/").startswith("/proc") or os.path.realpath(src).startswith("/proc")
@@ -447,22 +447,26 @@ def _nearest_cell(frame):
     return frame
 
 
-def _path_slot():
-    """pathlib.PurePath's _str slot as a C getter, taken at boot (None where pathlib keeps its text
-    otherwise: then every path-like object is refused in an open event)."""
-    import pathlib
+def _proc_device():
+    """The device number of /proc's file system, and os.stat's C function, taken at boot."""
+    import posix
 
-    slot = vars(pathlib.PurePath).get("_str")
-    return slot.__get__ if type(slot) is _types.MemberDescriptorType else None
+    try:
+        return posix.stat("/proc").st_dev, posix.stat
+    except OSError:
+        return None, None
 
 
-_PATH_SLOT = _path_slot()
+_PROC_DEV, _STAT = _proc_device()
 
 
 def _is_mem(path):
     """Whether opening ``path`` could read a process's memory: its last part is ``mem``, ``pagemap`` or
-    ``kcore``, whatever folder it is named from (a relative name after a chdir, a dir_fd, /dev/fd/N);
-    a link to one under another name is refused as it is made (_LINK_EVENTS)."""
+    ``kcore``, whatever folder it is named from (a relative name after a chdir, /dev/fd/N), or it leads
+    into /proc's file system under a name that is not a /proc path (a link, made while its target did
+    not exist yet and pointed there later: rv19). A path-like object is refused: io.FileIO hands it to
+    this hook as it is, and its methods (str, __fspath__) are the submission's to define, and may name
+    another file than the one opened (rv18a r5, rv19)."""
     try:  # (read as exact copies: a str or bytes subclass's methods would run inside the audit hook)
         if _isinstance(path, str):
             text = _str_exact(path)
@@ -471,16 +475,18 @@ def _is_mem(path):
         elif _type(path) is int:
             return False
         else:
-            # a path-like object: pathlib's own slot, read in C (str() would run pathlib's Python code, whose
-            # methods and attributes a subclass or a patch of the submission's can replace: rv18a r5). A path
-            # is opened by its __fspath__ first, which fills the slot; anything else is refused.
-            text = _PATH_SLOT(path, None) if _PATH_SLOT is not None else None
-            if _type(text) is not str:
-                return True
-            text = _str_exact(text)
+            return True
     except Exception:
         return True
-    return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] in ("mem", "pagemap", "kcore")
+    name = text.replace("\\", "/").rstrip("/")
+    if name.rsplit("/", 1)[-1] in ("mem", "pagemap", "kcore"):
+        return True
+    if _PROC_DEV is None or name.startswith("/proc/"):
+        return False
+    try:
+        return _STAT(text).st_dev == _PROC_DEV  # (followed through every link, in C)
+    except Exception:
+        return False
 
 
 def _audit(event, args):

@@ -1257,11 +1257,13 @@ def test_a_code_object_the_compiler_cannot_make_runs_nothing_inside_the_check():
     assert not ran
 
 
-def test_the_guard_reads_a_paths_text_without_running_its_code():
-    """An open event can carry the path-like object itself (io.FileIO): its text is read from pathlib's own
-    slot, in C. A subclass whose _str is a property of the answer's ran inside the audit hook (rv18a's r5)."""
+def test_the_guard_judges_an_opened_file_by_its_exact_name_and_where_it_leads():
+    """An open event can carry the path-like object itself (io.FileIO): its methods are the answer's and
+    may name another file than the one opened (rv18a's r5, rv19), so it is refused unread. A name that
+    leads into /proc through a link (made dangling, pointed there later: rv19) is refused too."""
     import os
     import pathlib
+    import tempfile
 
     guard = _guard_module()
     ran = []
@@ -1272,11 +1274,15 @@ def test_the_guard_reads_a_paths_text_without_running_its_code():
             ran.append(1)
             return "/dev/null"
 
-    mem, plain = pathlib.PosixPath("/proc/self/mem"), pathlib.PosixPath("/tmp/data.npz")
-    os.fspath(mem), os.fspath(plain)  # (as io.FileIO does before the event)
-    assert guard._is_mem(mem) and not guard._is_mem(plain)
-    assert guard._is_mem("/proc/1/mem") and not guard._is_mem(b"/tmp/mem.txt") and not guard._is_mem(3)
-    assert guard._is_mem(Sneaky("/dev/null")) and not ran  # refused, and its property never ran
+    assert guard._is_mem(Sneaky("/dev/null")) and guard._is_mem(pathlib.PosixPath("/tmp/data.npz")) and not ran
+    assert guard._is_mem("/proc/1/mem") and guard._is_mem(b"/proc/self/pagemap") and not guard._is_mem(3)
+    assert not guard._is_mem("/tmp/mem.txt") and not guard._is_mem("/proc/cpuinfo")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(os.path.join(tmp, "g", "proc", "self", "status"), os.path.join(tmp, "M"))
+        assert not guard._is_mem(os.path.join(tmp, "M"))  # (dangling: it leads nowhere yet)
+        os.symlink("/", os.path.join(tmp, "g"))
+        assert guard._is_mem(os.path.join(tmp, "M"))  # (now into /proc, under the name M)
+        assert not guard._links_to_proc(("data.npz", os.path.join(tmp, "L"), -1))  # a relative link elsewhere
 
 
 def test_the_guard_makes_no_copy_of_cpythons_test_modules():
