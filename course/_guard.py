@@ -373,6 +373,9 @@ def _refusal(event, args):
         return None
     if kind == "library" and event[4:7] == "set" and _str_exact(caller.f_code.co_filename).endswith(_TRACERS):
         return None  # (the exercises' check watches calls with a profile function)
+    if event == "open":  # (whoever asks, at any time: no library reads a process's memory; a pool's worker
+        # opened it for the answer, with none of the answer's code on its stack: rv20)
+        return "the process's memory through /proc"
     if event in _PROCESS_EVENTS and _IN_TEST[0]:  # (whoever asks: a pool's worker has none of the answer's code)
         return f"{event} (a new process runs without the grader's checks: none starts while a test cell runs)"
     if (event in ("sys.settrace", "sys.setprofile") and _IN_TEST[0] and _get_ident() != _MAIN_THREAD[0]
@@ -481,10 +484,12 @@ def _is_mem(path):
     name = text.replace("\\", "/").rstrip("/")
     if name.rsplit("/", 1)[-1] in ("mem", "pagemap", "kcore"):
         return True
-    if _PROC_DEV is None or name.startswith("/proc/"):
+    if _PROC_DEV is None:
         return False
-    try:
-        return _STAT(text).st_dev == _PROC_DEV  # (followed through every link, in C)
+    try:  # what the name leads to, followed through every link in C, whatever it looks like (/proc/self/root,
+        # /proc/.., a backslash: rv20): a file of /proc that only its owner may read (mem, pagemap, environ...)
+        st = _STAT(text)
+        return st.st_dev == _PROC_DEV and (st.st_mode & 0o170000) == 0o100000 and not st.st_mode & 0o004
     except Exception:
         return False
 

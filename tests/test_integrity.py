@@ -1278,10 +1278,12 @@ def test_the_guard_judges_an_opened_file_by_its_exact_name_and_where_it_leads():
     assert guard._is_mem("/proc/1/mem") and guard._is_mem(b"/proc/self/pagemap") and not guard._is_mem(3)
     assert not guard._is_mem("/tmp/mem.txt") and not guard._is_mem("/proc/cpuinfo")
     with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(os.path.join(tmp, "g", "proc", "self", "status"), os.path.join(tmp, "M"))
+        os.symlink(os.path.join(tmp, "g", "proc", "self", "mem"), os.path.join(tmp, "M"))
         assert not guard._is_mem(os.path.join(tmp, "M"))  # (dangling: it leads nowhere yet)
         os.symlink("/", os.path.join(tmp, "g"))
-        assert guard._is_mem(os.path.join(tmp, "M"))  # (now into /proc, under the name M)
+        for name in ("", "/proc/self/root", "/proc/.."):  # (now into /proc, under the name M, however written: rv20)
+            assert guard._is_mem(name + os.path.join(tmp, "M")), name
+        assert not guard._is_mem("/proc/self/status") and not guard._is_mem("/etc/mtab")  # (world-readable)
         assert not guard._links_to_proc(("data.npz", os.path.join(tmp, "L"), -1))  # a relative link elsewhere
 
 
