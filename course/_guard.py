@@ -388,8 +388,6 @@ def _refusal(event, args):
         return None
     if event in _OBJECT_EVENTS:
         return f"{event} (the interpreter's objects or memory, out of reach of the submission's code)"
-    if event == "open":
-        return "the process's memory through /proc"
     if event in _PROCESS_EVENTS:
         return f"{event} (a new process runs without the grader's checks)"
     if event in _LINK_EVENTS:
@@ -465,9 +463,9 @@ _PROC_DEV, _STAT = _proc_device()
 
 def _is_mem(path):
     """Whether opening ``path`` could read a process's memory: its last part is ``mem``, ``pagemap`` or
-    ``kcore``, whatever folder it is named from (a relative name after a chdir, /dev/fd/N), or it leads
-    into /proc's file system under a name that is not a /proc path (a link, made while its target did
-    not exist yet and pointed there later: rv19). A path-like object is refused: io.FileIO hands it to
+    ``kcore``, whatever folder it is named from (a relative name after a chdir, /dev/fd/N), or, however
+    it is written (a link pointed there later, /proc/self/root, /proc/.., backslashes: rv19, rv20), it
+    leads to a regular file of /proc that only its owner may read. A path-like object is refused: io.FileIO hands it to
     this hook as it is, and its methods (str, __fspath__) are the submission's to define, and may name
     another file than the one opened (rv18a r5, rv19)."""
     try:  # (read as exact copies: a str or bytes subclass's methods would run inside the audit hook)
