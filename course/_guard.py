@@ -375,7 +375,11 @@ def _refusal(event, args):
         return None  # (the exercises' check watches calls with a profile function)
     if event == "open":  # (whoever asks, at any time: no library reads a process's memory; a pool's worker
         # opened it for the answer, with none of the answer's code on its stack: rv20)
-        return "the process's memory through /proc"
+        path = args[0] if args else None
+        if _type(path) is not str and _type(path) is not bytes:
+            return ("opening a file named by a path-like object (its methods could name another file than the one opened: "
+                    "pass str(path))")
+        return "opening a file of /proc only its owner may read (a process's memory, through /proc)"
     if event in _PROCESS_EVENTS and _IN_TEST[0]:  # (whoever asks: a pool's worker has none of the answer's code)
         return f"{event} (a new process runs without the grader's checks: none starts while a test cell runs)"
     if (event in ("sys.settrace", "sys.setprofile") and _IN_TEST[0] and _get_ident() != _MAIN_THREAD[0]
@@ -459,6 +463,7 @@ def _proc_device():
 
 
 _PROC_DEV, _STAT = _proc_device()
+_GETPID = __import__("posix").getpid
 
 
 def _is_mem(path):
@@ -487,9 +492,33 @@ def _is_mem(path):
     try:  # what the name leads to, followed through every link in C, whatever it looks like (/proc/self/root,
         # /proc/.., a backslash: rv20): a file of /proc that only its owner may read (mem, pagemap, environ...)
         st = _STAT(text)
-        return st.st_dev == _PROC_DEV and (st.st_mode & 0o170000) == 0o100000 and not st.st_mode & 0o004
+        if not (st.st_dev == _PROC_DEV and (st.st_mode & 0o170000) == 0o100000 and not st.st_mode & 0o004):
+            return False
     except Exception:
         return False
+    return not _own_counters(text, st)
+
+
+# Files of /proc only their owner may read that say nothing of a process's memory: the kernel's own are
+# open to it (psutil's io_counters reads io, its as_dict environ: rv21b).
+_OWN_COUNTERS = ("io", "environ", "auxv", "personality", "syscall", "sched", "timerslack_ns")
+
+
+def _own_counters(text, st):
+    """Whether ``text``, which stat found to be ``st``, is one of the kernel's own _OWN_COUNTERS files or its
+    fdinfo entries: the same file (device and inode) as /proc/<its pid>/NAME. Judged by the file, with the C
+    functions taken at boot (a library's path functions could be replaced by the submission's)."""
+    try:
+        base = f"/proc/{_GETPID()}/"
+        last = text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        names = [*_OWN_COUNTERS, *((f"fdinfo/{last}",) if last.isdigit() else ())]
+        for name in names:
+            own = _STAT(base + name)
+            if own.st_ino == st.st_ino and own.st_dev == st.st_dev:
+                return True
+    except Exception:
+        return False
+    return False
 
 
 def _audit(event, args):
@@ -1500,11 +1529,19 @@ _type = type
 _len = len
 
 
-def _spec_name(spec):
-    """The name in ``spec`` (importlib's ModuleSpec, nothing else) as an exact str, or None."""
-    from importlib.machinery import ModuleSpec
+_SPEC_CLASS = []  # importlib's ModuleSpec and a copy of its class dict, taken at install
 
-    name = _vars(spec).get("name") if _type(spec) is ModuleSpec else None
+
+def _spec_name(spec):
+    """The name in ``spec`` (importlib's ModuleSpec, nothing else) as an exact str, or None. CPython reads
+    the name with getattr: a property set on ModuleSpec itself wins over the instance's dict (rv21b: the
+    guard read "harmless_ext" where CPython made _testcapi), so ModuleSpec must be as it was at install."""
+    if not _SPEC_CLASS or _type(spec) is not _SPEC_CLASS[0]:
+        return None
+    now, then = _vars(_SPEC_CLASS[0]), _SPEC_CLASS[1]
+    if _len(now) != _len(then) or any(k not in now or now[k] is not v for k, v in then.items()):
+        return None
+    name = _vars(spec).get("name")
     return name if _type(name) is str else None
 
 
@@ -1534,6 +1571,9 @@ def _new_extension(args):
 
 
 def _install_guarded():
+    from importlib.machinery import ModuleSpec
+
+    _SPEC_CLASS[:] = [ModuleSpec, dict(_vars(ModuleSpec))]
     import _imp
     import _signal
     import gc
@@ -1763,6 +1803,10 @@ def _pre_run_cell(info):
 
     if os.environ.pop("IPYKERNEL_CELL_NAME", None) is not None:  # the file name ipykernel compiles cells under
         _REFUSED.append("IPYKERNEL_CELL_NAME (set: another cell compiled under the test cell's file name)")
+    others = _other_processes()
+    if others:  # (started before the test, by a pool's worker or a callback: rv21b read the kernel's memory so)
+        _REFUSED.append(f"a process the submission started (pid {others[0]}), still running as the test cell "
+                        "began (it runs without the grader's checks, and was stopped)")
     ns = _ip.user_ns
     for name in (_CHECK, _STEP, _LAST):
         _STASH.append((name, ns.get(name, _MISSING)))
@@ -1787,6 +1831,57 @@ def _pre_run_cell(info):
             ns[name] = _wrap_answer(f)
         elif name in _BUILTINS and name in ns:
             _STASH.append((name, ns.pop(name)))
+
+
+def _other_processes():
+    """Processes the kernel did not start itself and that still run, stopped: every live descendant of the
+    kernel, and under the sandbox (a process namespace of its own, whose first process is bwrap) every
+    live process but the kernel and its ancestors, a child left to the namespace's first process
+    included. A new process is refused while a test cell runs, whoever asks; one started before it (a
+    pool's worker started it in the answer cell: none of the answer's code on its stack, rv21b) would read
+    the kernel's memory as the test runs. Zombies (ended, not yet waited for) are not counted."""
+    import os
+    import signal
+
+    try:
+        me, parent = os.getpid(), {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                if fields[0] not in (b"Z", b"X"):
+                    parent[int(entry)] = int(fields[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        try:
+            with open("/proc/1/cmdline", "rb") as fh:
+                sandboxed = fh.read().split(b"\0")[0].rsplit(b"/", 1)[-1] == b"bwrap"
+        except OSError:
+            sandboxed = False
+        ancestors, p = set(), me
+        while p in parent and p not in ancestors:
+            ancestors.add(p)
+            p = parent[p]
+        found = []
+        for pid in parent:
+            if pid in ancestors:
+                continue
+            q, seen = pid, set()
+            while q in parent and q != me and q not in seen:
+                seen.add(q)
+                q = parent[q]
+            if q == me or sandboxed:
+                found.append(pid)
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return sorted(found)
+    except Exception:  # noqa: BLE001 - /proc unreadable: nothing to judge by
+        return []
 
 
 def _post_run_cell(result):

@@ -561,6 +561,92 @@ _DEBUG_RUNNERS = _debug_runners()
 _DEBUG_RUNNER_IDS = _frozenset(_id(c) for c in _DEBUG_RUNNERS)
 
 
+def _plain_types() -> frozenset:
+    """The types of what a function the test allows may be handed (see :func:`_unplain_argument`):
+    Python's numbers, strings and None, NumPy's arrays, scalars and dtypes, JAX's arrays and every tracer
+    class JAX has defined when this module is imported (under the grader: before the submission runs)."""
+    import numpy as np
+    from jax._src import core as jcore
+    from jax._src.array import ArrayImpl
+
+    out = {_type(None), _bool, int, float, complex, _str, bytes, np.ndarray, np.memmap, ArrayImpl}
+    out.update(t for t in _builtins.set(np.sctypeDict.values()) if _isinstance(t, _type))
+    for root in (jcore.Tracer, np.dtype):
+        stack = [root]
+        while stack:
+            t = stack.pop()
+            out.add(t)
+            stack.extend(_type.__subclasses__(t))
+    return _frozenset(out)
+
+
+_PLAIN_TYPES = _plain_types()
+
+
+def _dtype_ids() -> frozenset:
+    import jax.numpy as jnp
+    import numpy as np
+
+    out = [float, int, _bool, complex, *(t for t in np.sctypeDict.values() if _isinstance(t, _type))]
+    out += [v for v in _vars(jnp).values() if _type(v).__name__ == "_ScalarMeta"]
+    return _frozenset(_id(t) for t in out)
+
+
+_DTYPE_IDS = _dtype_ids()  # (module-level types: alive as long as their modules)
+_OBJECT_DTYPE_KIND = "O"
+_ARRAY_TYPES = (__import__("numpy").ndarray,)
+
+
+def _unplain_argument(frame, foreign) -> str | None:
+    try:
+        return _unplain_walk(frame, foreign)
+    except Exception:  # noqa: BLE001 - never an error inside the profile function (it would switch the check off)
+        return "arguments that could not be read"
+
+
+def _unplain_walk(frame, foreign) -> str | None:
+    """What a function the test allows was handed that is not plain data, or ``None``.
+
+    Inside an allowed function the check is off until the answer's own code is called back: an object
+    whose ``__array__`` or ``__str__`` is a chain of library callables (``functools.partial``,
+    ``jax.tree_util.Partial``, ``lru_cache``) would run a banned function there with none of the answer's
+    code on the stack (rv21a: jax.jacrev inside gt.numerical_rank's ``np.asarray``, scipy's null_space
+    inside jax.debug.print's ``str``). So an allowed function takes arrays, numbers, strings, None,
+    tuples, lists and dicts of them, and the answer's own functions (which the check follows)."""
+    try:  # (its arguments only: f_locals also holds the free variables of a closure, the test's own)
+        code = frame.f_code
+        n = code.co_argcount + code.co_kwonlyargcount + _bool(code.co_flags & 0x04) + _bool(code.co_flags & 0x08)
+        local = frame.f_locals
+        stack = [(local[name], 0) for name in code.co_varnames[:n] if name in local]
+    except Exception:  # noqa: BLE001 - unreadable arguments: not plain
+        return "arguments that could not be read"
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        t = _type(value)
+        if _id(value) in _DTYPE_IDS:  # a dtype named by its type: float, np.float64, jnp.float32
+            continue
+        if t in _PLAIN_TYPES:
+            if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
+                return "a NumPy array of Python objects"
+            continue
+        if t is _FunctionType:
+            if foreign(value.__code__):
+                continue  # the answer's own function: the check follows it when it is called
+            return f"the library function {_label(value)} (pass arrays, or a function of your own)"
+        if depth < 16 and seen < 1_000_000 and (t is _tuple or t is _list):
+            stack.extend((v, depth + 1) for v in (_tuple.__iter__ if t is _tuple else _list.__iter__)(value))
+            continue
+        if depth < 16 and seen < 1_000_000 and t is dict:
+            for k, v in dict.items(value):
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+            continue
+        return f"a {_type.__getattribute__(t, '__qualname__')!s:.80} object"
+    return None
+
+
 _ESCAPES = _escape_functions()
 _THREAD_START = _threading.Thread.start.__code__  # threads it starts inherit the check
 
@@ -744,6 +830,7 @@ class _Guard:
         cwd = _os.getcwd() + _os.sep
         known: dict = {_id(c): (c, label) for c, label in self.ban.codes.items()}  # id(code) -> (code, label or None)
         violation = self._violation
+        unplain = _unplain_argument
 
         def classify(code):
             """A code object met for the first time: a copy of a banned function, or in a banned file?"""
@@ -781,6 +868,13 @@ class _Guard:
                             modes.append((frame, False))
                     return
                 if cid in allow:
+                    why = unplain(frame, lambda c: _is_foreign_code(c, cwd))
+                    if why is not None:
+                        why = (f"{_str_exact(code.co_qualname)}, which this test allows, was handed {why}: it takes arrays, "
+                               f"numbers, strings, tuples, lists and dicts of them, and functions of your own "
+                               f"(not plain data)")
+                        violation(why, frame)
+                        raise Forbidden(why)
                     modes.append((frame, True))
                     return
                 if cid in runners and _allowed_callback(frame, allow):

@@ -626,6 +626,46 @@ def test_the_answers_code_called_back_from_an_allowed_function_is_checked_again(
         assert caught(lambda: apply(sneaky, x), "gradtools", allow=[apply]) is not None
 
 
+def test_an_allowed_function_is_handed_plain_data_only():
+    # rv21a: inside an allowed function the check is off until the answer's code is called back. An object
+    # whose __array__ (or __str__) is a chain of library callables ran jax.jacrev inside the allowed
+    # numerical rank's np.asarray, and scipy's null_space inside jax.debug.print's str(), with none of the
+    # answer's code on the stack. An allowed function now takes arrays, numbers, strings, containers of
+    # them and the answer's own functions; anything else fails the block before it runs.
+    import functools
+    import operator
+
+    def rank(M):  # stands for gt.numerical_rank: np.asarray of what it is handed
+        return int(np.linalg.matrix_rank(np.asarray(M)))
+
+    class Lazy:
+        __array__ = functools.partial(functools.reduce, operator.call,
+                                      [functools.partial(jax.jacrev, f), W], )
+
+    msg = caught(lambda: rank(Lazy()), jax.jacrev, allow=[rank])
+    assert msg is not None and "not plain data" in msg and "Lazy" in msg
+    msg = caught(lambda: rank(functools.partial(jax.jacrev, f)), jax.jacrev, allow=[rank])
+    assert msg is not None and "not plain data" in msg
+    msg = caught(lambda: jax.debug.print("{}", Lazy()), jax.jacrev)  # jax.debug.print is always allowed
+    assert msg is not None and "not plain data" in msg
+    boxed = np.empty(1, dtype=object)
+    boxed[0] = Lazy()
+    assert "not plain data" in caught(lambda: rank(boxed), jax.jacrev, allow=[rank])
+
+    def mine(x):  # the answer's own function, followed by the check when the allowed function calls it
+        return x
+
+    def apply_fn(fn, tree, k=2):
+        return fn(tree["a"][0]) * k
+
+    honest = {"a": [jnp.ones(3), np.ones(2), 1.5, np.float32(2.0)], "b": (None, "s", 3, jnp.float32)}
+    assert caught(lambda: (rank(jnp.eye(3)), rank(np.eye(2)), apply_fn(mine, honest),
+                           jax.jit(lambda x: rank(x.shape[0]) + x)(W),
+                           jax.debug.print("{x} {y}", x=W, y=2.0)), jax.jacrev, allow=[rank, apply_fn]) is None
+    with forbid(jax.jacrev, allow=[rank]):
+        assert rank(jnp.eye(3)) == 3  # computes as before
+
+
 def test_max_ops_refuses_a_loop_unrolled_while_tracing():
     from course.integrity import op_count
 
@@ -1013,6 +1053,51 @@ def _guard_module():
     return module
 
 
+def test_the_guard_judges_an_extension_by_the_name_cpython_reads():
+    """rv21b: CPython reads a spec's name with getattr, so a property set on ModuleSpec itself made
+    _testcapi (a sub-interpreter, no guard in it) while the guard read a harmless name from the
+    instance's dict. A ModuleSpec class changed since the guard's install names nothing."""
+    from importlib.machinery import ModuleSpec
+
+    guard = _guard_module()
+    guard._SPEC_CLASS[:] = [ModuleSpec, dict(vars(ModuleSpec))]  # as install() takes it
+    assert guard._new_extension((ModuleSpec("harmless_ext", None),))
+    assert not guard._new_extension((ModuleSpec("_testcapi", None),))
+    made = ModuleSpec("harmless_ext", None)
+    ModuleSpec.name = property(lambda self: "_testcapi")  # (set after the spec is made, as the route did)
+    try:
+        assert made.name == "_testcapi" and vars(made)["name"] == "harmless_ext"
+        assert not guard._new_extension((made,)) and guard._spec_name(made) is None
+    finally:
+        del ModuleSpec.name
+    assert guard._spec_name(ModuleSpec("harmless_ext", None)) == "harmless_ext"
+
+
+def test_a_process_left_running_before_a_test_cell_is_found_and_stopped():
+    """rv21b: a thread pool's worker started a child process in the answer cell (none of the answer's
+    code on its stack), which read the kernel's memory as the test ran. As a test cell begins, the guard
+    stops every live descendant of the kernel and reports it (here in a process of its own, since it
+    stops every child of the process it runs in)."""
+    import subprocess
+    from pathlib import Path
+
+    import course
+
+    code = (
+        "import importlib.util, subprocess, sys\n"
+        f"spec = importlib.util.spec_from_file_location('g', {str(Path(course.__file__).parent / '_guard.py')!r})\n"
+        "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g)\n"
+        "assert g._other_processes() == [], 'none yet'\n"
+        "done = subprocess.Popen([sys.executable, '-c', 'pass']); done.wait()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "found = g._other_processes()\n"
+        "print(found == [child.pid], child.wait(timeout=20))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "-9"], out.stdout  # found, and stopped (SIGKILL)
+
+
 def test_the_guard_puts_back_jaxs_rules_and_internals_the_answer_replaced():
     """An answer cell that replaces what JAX runs below its public names (a lowering in its rule
     tables, a primitive's attribute, a private module's function, a method of JAX's classes) would
@@ -1285,6 +1370,16 @@ def test_the_guard_judges_an_opened_file_by_its_exact_name_and_where_it_leads():
             assert guard._is_mem(name + os.path.join(tmp, "M")), name
         assert not guard._is_mem("/proc/self/status") and not guard._is_mem("/etc/mtab")  # (world-readable)
         assert not guard._links_to_proc(("data.npz", os.path.join(tmp, "L"), -1))  # a relative link elsewhere
+        # The kernel's own counters, owner-only but no memory, stay open (psutil's io_counters, as_dict: rv21b),
+        # however named; the same names of another process, and the kernel's memory under their names, do not.
+        fd = os.open("/dev/null", os.O_RDONLY)
+        try:
+            for name in ("io", "environ", "auxv", f"fdinfo/{fd}"):
+                assert not guard._is_mem(f"/proc/self/{name}") and not guard._is_mem(f"/proc/{os.getpid()}/{name}"), name
+        finally:
+            os.close(fd)
+        os.symlink("/proc/self/mem", os.path.join(tmp, "io"))
+        assert guard._is_mem(os.path.join(tmp, "io")) and guard._is_mem(f"/proc/{os.getppid()}/io")
 
 
 def test_the_guard_makes_no_copy_of_cpythons_test_modules():
@@ -1294,6 +1389,8 @@ def test_the_guard_makes_no_copy_of_cpythons_test_modules():
     import importlib.util
 
     guard = _guard_module()
+    spec_class = importlib.machinery.ModuleSpec
+    guard._SPEC_CLASS[:] = [spec_class, dict(vars(spec_class))]  # as install() takes it
     for name in ("_xxsubinterpreters", "_testcapi", "_testinternalcapi", "_testmultiphase", "xxlimited",
                  "_ctypes_test", "_interpreters", "some.package._xxsubinterpreters"):
         assert not guard._new_extension((importlib.machinery.ModuleSpec(name, None, origin="x.so"),)), name
