@@ -1541,7 +1541,10 @@ def _spec_name(spec):
     now, then = _vars(_SPEC_CLASS[0]), _SPEC_CLASS[1]
     if _len(now) != _len(then) or any(k not in now or now[k] is not v for k, v in then.items()):
         return None
-    name = _vars(spec).get("name")
+    own = _vars(spec)
+    if _type(own) is not dict or any(_type(k) is not str for k in dict.keys(own)):
+        return None  # (a str subclass key with the hash of "name" could answer the guard's lookup and not CPython's: rv22)
+    name = dict.get(own, "name")
     return name if _type(name) is str else None
 
 

@@ -540,8 +540,11 @@ def _callback_functions() -> list:
     return out
 
 
-#: Allowed even where callbacks are banned: printing from a jitted function feeds nothing back.
-_ALWAYS_ALLOWED = (_jax.debug.print,)
+#: Allowed in every check. (jax.debug.print was, until rv22: inside an allowed function the check is off, and
+#: printing an object runs its __str__, which a chain of library callables could make run a banned function;
+#: this JAX's debug.print calls no banned function of its own, and its run-time callback runs on the calling
+#: thread, so it is checked like any other code now.)
+_ALWAYS_ALLOWED = ()
 
 
 def _debug_runners() -> frozenset:
@@ -583,18 +586,47 @@ def _plain_types() -> frozenset:
 _PLAIN_TYPES = _plain_types()
 
 
-def _dtype_ids() -> frozenset:
-    import jax.numpy as jnp
-    import numpy as np
+def _class_snapshot() -> dict:
+    """id(class) -> (class, a copy of its dict), for every class a plain type is made of that Python code can
+    change (not object, not a static type written in C): an answer that sets jnp.float32.__array__ or
+    ArrayImpl.__str__ to a chain of library callables (rv22) changes one of them."""
+    out = {}
+    for t in _PLAIN_TYPES:
+        for c in _type.__dict__["__mro__"].__get__(t):
+            if c is not object and _type.__dict__["__flags__"].__get__(c) & (1 << 9):  # Py_TPFLAGS_HEAPTYPE
+                out[_id(c)] = (c, dict(_vars(c)))
+    return out
 
-    out = [float, int, _bool, complex, *(t for t in np.sctypeDict.values() if _isinstance(t, _type))]
-    out += [v for v in _vars(jnp).values() if _type(v).__name__ == "_ScalarMeta"]
-    return _frozenset(_id(t) for t in out)
+
+_CLASS_SNAPSHOT = _class_snapshot()
 
 
-_DTYPE_IDS = _dtype_ids()  # (module-level types: alive as long as their modules)
+def _changed_class(t) -> str | None:
+    """Why a plain type ``t`` no longer is what it was when this module was imported, or None."""
+    for c in _type.__dict__["__mro__"].__get__(t):
+        entry = _CLASS_SNAPSHOT.get(_id(c))
+        if entry is None or entry[0] is not c:
+            continue
+        now, then = _vars(c), entry[1]
+        if _len(now) != _len(then) or any(k not in now or now[k] is not v for k, v in then.items()):
+            return f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object whose class was changed"
+    return None
 _OBJECT_DTYPE_KIND = "O"
 _ARRAY_TYPES = (__import__("numpy").ndarray,)
+from jax.tree_util import Partial as _JAX_PARTIAL  # noqa: E402
+from jax._src.tree_util import _HashableCallableShim as _HASHABLE_SHIM  # noqa: E402
+
+
+def _linearized_codes() -> list:
+    """The code of the function jax.linearize hands back (a partial of it), which evaluates a traced program."""
+    from jax._src import api
+
+    f = _getattr(api, "_lift_linearized", None)
+    return [f.__code__] if _type(f) is _FunctionType else []
+
+
+_LINEARIZED = _linearized_codes()  # (kept alive: the ids below stay theirs)
+_LINEARIZED_IDS = _frozenset(_id(c) for c in _LINEARIZED)
 
 
 def _unplain_argument(frame, foreign) -> str | None:
@@ -625,16 +657,36 @@ def _unplain_walk(frame, foreign) -> str | None:
         value, depth = stack.pop()
         seen += 1
         t = _type(value)
-        if _id(value) in _DTYPE_IDS:  # a dtype named by its type: float, np.float64, jnp.float32
-            continue
         if t in _PLAIN_TYPES:
+            changed = _changed_class(t)
+            if changed:
+                return changed
             if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
                 return "a NumPy array of Python objects"
             continue
         if t is _FunctionType:
             if foreign(value.__code__):
                 continue  # the answer's own function: the check follows it when it is called
-            return f"the library function {_label(value)} (pass arrays, or a function of your own)"
+            return f"the library function {_label(value)} (pass a function of your own, a lambda, that calls it)"
+        if t is _HASHABLE_SHIM:  # (jax.tree_util.Partial wraps a functools.partial so)
+            stack.append((value.fun, depth + 1))
+            continue
+        if (t is _functools.partial and _type(value.func) is _FunctionType
+                and _id(value.func.__code__) in _LINEARIZED_IDS):
+            # jax.linearize's result: a program JAX traced (under the check) and now only evaluates, with its
+            # own structures as arguments (a program or structures made by hand from JAX's private classes
+            # are not told apart: OPEN.md)
+            args = value.args
+            if _len(args) >= 1 and _type(args[0]) is _Jaxpr and not value.keywords:
+                continue
+        if depth < 16 and (t is _functools.partial or t is _JAX_PARTIAL):  # (cg(partial(my_hvp, w), b): the
+            # function and what it is given are judged as the rest; a library function is not the answer's)
+            stack.append((value.func, depth + 1))
+            stack.extend((v, depth + 1) for v in _tuple.__iter__(value.args))
+            stack.extend((v, depth + 1) for v in dict.values(value.keywords))
+            continue
+        if t is _types.MethodType and _type(value.__func__) is _FunctionType and foreign(value.__func__.__code__):
+            continue  # a method of the answer's own
         if depth < 16 and seen < 1_000_000 and (t is _tuple or t is _list):
             stack.extend((v, depth + 1) for v in (_tuple.__iter__ if t is _tuple else _list.__iter__)(value))
             continue

@@ -626,7 +626,7 @@ def test_the_answers_code_called_back_from_an_allowed_function_is_checked_again(
         assert caught(lambda: apply(sneaky, x), "gradtools", allow=[apply]) is not None
 
 
-def test_an_allowed_function_is_handed_plain_data_only():
+def test_an_allowed_function_is_handed_plain_data_only(tmp_path):
     # rv21a: inside an allowed function the check is off until the answer's code is called back. An object
     # whose __array__ (or __str__) is a chain of library callables ran jax.jacrev inside the allowed
     # numerical rank's np.asarray, and scipy's null_space inside jax.debug.print's str(), with none of the
@@ -646,8 +646,25 @@ def test_an_allowed_function_is_handed_plain_data_only():
     assert msg is not None and "not plain data" in msg and "Lazy" in msg
     msg = caught(lambda: rank(functools.partial(jax.jacrev, f)), jax.jacrev, allow=[rank])
     assert msg is not None and "not plain data" in msg
-    msg = caught(lambda: jax.debug.print("{}", Lazy()), jax.jacrev)  # jax.debug.print is always allowed
+    msg = caught(lambda: rank(jax.tree_util.Partial(functools.reduce, operator.call)), jax.jacrev, allow=[rank])
     assert msg is not None and "not plain data" in msg
+    class Loud:
+        __str__ = functools.partial(functools.reduce, operator.call, [functools.partial(jax.jacrev, f), W])
+
+    msg = caught(lambda: jax.debug.print("{}", Loud()), jax.jacrev)  # printing is checked as everything is (rv22)
+    assert msg is not None and "jax.jacrev" in msg
+    # rv22: a class object (jnp.float32, once taken as a dtype) given an __array__, and a plain type's class changed
+    jnp.float32.__array__ = functools.partial(jax.jacrev(f), W)
+    try:
+        assert "not plain data" in caught(lambda: rank(jnp.float32), jax.jacrev, allow=[rank])
+    finally:
+        del jnp.float32.__array__
+    np.memmap.__str__ = functools.partial(str, "patched")
+    try:
+        assert "class was changed" in caught(lambda: rank(np.memmap(tmp_path / "m.dat", mode="w+", shape=(2,))),
+                                             jax.jacrev, allow=[rank])
+    finally:
+        del np.memmap.__str__
     boxed = np.empty(1, dtype=object)
     boxed[0] = Lazy()
     assert "not plain data" in caught(lambda: rank(boxed), jax.jacrev, allow=[rank])
@@ -658,10 +675,13 @@ def test_an_allowed_function_is_handed_plain_data_only():
     def apply_fn(fn, tree, k=2):
         return fn(tree["a"][0]) * k
 
-    honest = {"a": [jnp.ones(3), np.ones(2), 1.5, np.float32(2.0)], "b": (None, "s", 3, jnp.float32)}
+    honest = {"a": [jnp.ones(3), np.ones(2), 1.5, np.float32(2.0)], "b": (None, "s", 3, np.dtype("float32"))}
     assert caught(lambda: (rank(jnp.eye(3)), rank(np.eye(2)), apply_fn(mine, honest),
+                           apply_fn(functools.partial(mine), honest), apply_fn(jax.tree_util.Partial(mine), honest),
+                           apply_fn(jax.linearize(jnp.sin, W)[1], honest),  # a linearized program: JAX's own
                            jax.jit(lambda x: rank(x.shape[0]) + x)(W),
-                           jax.debug.print("{x} {y}", x=W, y=2.0)), jax.jacrev, allow=[rank, apply_fn]) is None
+                           jax.debug.print("{x} {y} {z}", x=W, y=2.0, z=jax.random.key(0))), jax.jacrev,
+                  allow=[rank, apply_fn]) is None
     with forbid(jax.jacrev, allow=[rank]):
         assert rank(jnp.eye(3)) == 3  # computes as before
 
@@ -1071,6 +1091,21 @@ def test_the_guard_judges_an_extension_by_the_name_cpython_reads():
     finally:
         del ModuleSpec.name
     assert guard._spec_name(ModuleSpec("harmless_ext", None)) == "harmless_ext"
+
+    class Twice(str):  # rv22: a key with the hash of "name", equal to it only when the guard asks
+        asked = []
+
+        def __hash__(self):
+            return str.__hash__("name")
+
+        def __eq__(self, other):
+            Twice.asked.append(1)
+            return len(Twice.asked) == 2
+
+    odd = ModuleSpec.__new__(ModuleSpec)
+    odd.__dict__[Twice("nam_")] = "harmless_ext"
+    odd.__init__("_testcapi", None)
+    assert guard._spec_name(odd) is None and not guard._new_extension((odd,))
 
 
 def test_a_process_left_running_before_a_test_cell_is_found_and_stopped():
