@@ -115,6 +115,9 @@ from jax.extend.core import jaxpr_as_fun as _jaxpr_as_fun  # noqa: E402
 # the nested programs from every structure check
 from jax.extend.core import ClosedJaxpr as _ClosedJaxpr, Jaxpr as _Jaxpr, Primitive as _Primitive  # noqa: E402
 _jit = _jax.jit
+# jax.debug.print imports this module the first time it runs, and its body registers an autodiff rule
+# (ad.deflinear2): imported here, before any check, so that a first print inside one is not a banned call (rv23)
+_importlib.import_module("jax.experimental.multihost_utils")
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -615,6 +618,22 @@ _OBJECT_DTYPE_KIND = "O"
 _ARRAY_TYPES = (__import__("numpy").ndarray,)
 from jax.tree_util import Partial as _JAX_PARTIAL  # noqa: E402
 from jax._src.tree_util import _HashableCallableShim as _HASHABLE_SHIM  # noqa: E402
+_SHIM_KEYS = _frozenset({"fun", "func", "args", "keywords"})
+_DICT_OF = {t: t.__dict__["__dict__"] for t in (_FunctionType, _functools.partial)}
+
+
+def _object_dict(value):
+    """The instance dict of a function, a partial or a jax Partial, read by its type's own descriptor (no
+    method of the object runs), or None where it has none that can be read so."""
+    t = _type(value)
+    try:
+        if t is _FunctionType or t is _functools.partial:
+            return _DICT_OF[t].__get__(value)
+        if t is _JAX_PARTIAL or t is _HASHABLE_SHIM:
+            return object.__getattribute__(value, "__dict__")
+    except Exception:  # noqa: BLE001
+        return None
+    return None
 
 
 def _linearized_codes() -> list:
@@ -664,13 +683,24 @@ def _unplain_walk(frame, foreign) -> str | None:
             if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
                 return "a NumPy array of Python objects"
             continue
+        if t is _HASHABLE_SHIM:  # (jax.tree_util.Partial wraps a functools.partial so)
+            own = _object_dict(value)
+            if own is None or not _builtins.set(dict.keys(own)) <= _SHIM_KEYS:
+                return "a wrapped callable with attributes of its own (an __array__ stored on it is called unseen)"
+            stack.append((dict.get(own, "fun"), depth + 1))
+            continue
+        if (t is _functools.partial or t is _JAX_PARTIAL or t is _FunctionType) and _object_dict(value) != {}:
+            # (an __array__ or __jax_array__ stored on the function or partial itself: numpy and JAX call it when
+            # the allowed function converts what it is handed: rv23)
+            allowed_keys = {"__wrapped__"} if t is _FunctionType else _builtins.set()
+            own = _object_dict(value)
+            if own is None or not _builtins.set(dict.keys(own)) <= allowed_keys:
+                return "a function or partial with attributes of its own (an __array__ stored on it is called unseen)"
+            stack.append((dict.get(own, "__wrapped__"), depth + 1))
         if t is _FunctionType:
             if foreign(value.__code__):
                 continue  # the answer's own function: the check follows it when it is called
             return f"the library function {_label(value)} (pass a function of your own, a lambda, that calls it)"
-        if t is _HASHABLE_SHIM:  # (jax.tree_util.Partial wraps a functools.partial so)
-            stack.append((value.fun, depth + 1))
-            continue
         if (t is _functools.partial and _type(value.func) is _FunctionType
                 and _id(value.func.__code__) in _LINEARIZED_IDS):
             # jax.linearize's result: a program JAX traced (under the check) and now only evaluates, with its
@@ -685,8 +715,9 @@ def _unplain_walk(frame, foreign) -> str | None:
             stack.extend((v, depth + 1) for v in _tuple.__iter__(value.args))
             stack.extend((v, depth + 1) for v in dict.values(value.keywords))
             continue
-        if t is _types.MethodType and _type(value.__func__) is _FunctionType and foreign(value.__func__.__code__):
-            continue  # a method of the answer's own
+        if t is _types.MethodType and _type(value.__func__) is _FunctionType:
+            stack.append((value.__func__, depth + 1))  # (a method's attributes are its function's: judged as it)
+            continue
         if depth < 16 and seen < 1_000_000 and (t is _tuple or t is _list):
             stack.extend((v, depth + 1) for v in (_tuple.__iter__ if t is _tuple else _list.__iter__)(value))
             continue

@@ -675,10 +675,25 @@ def test_an_allowed_function_is_handed_plain_data_only(tmp_path):
     def apply_fn(fn, tree, k=2):
         return fn(tree["a"][0]) * k
 
+    def carrier(x):  # rv23: the answer's own function (or a partial of it) with an __array__ stored on it
+        return x
+
+    carried = functools.partial(carrier)
+    carried.__array__ = functools.partial(functools.reduce, operator.call, [functools.partial(jax.jacrev, f), W])
+    carrier.__jax_array__ = carried.__array__
+    for thing in (carried, carrier, jax.tree_util.Partial(carrier)):
+        assert "attributes of its own" in caught(lambda: rank(thing), jax.jacrev, allow=[rank]), thing
+    del carrier.__jax_array__
+
+    @functools.wraps(mine)
+    def decorated(x):
+        return mine(x)
+
     honest = {"a": [jnp.ones(3), np.ones(2), 1.5, np.float32(2.0)], "b": (None, "s", 3, np.dtype("float32"))}
     assert caught(lambda: (rank(jnp.eye(3)), rank(np.eye(2)), apply_fn(mine, honest),
                            apply_fn(functools.partial(mine), honest), apply_fn(jax.tree_util.Partial(mine), honest),
                            apply_fn(jax.linearize(jnp.sin, W)[1], honest),  # a linearized program: JAX's own
+                           apply_fn(decorated, honest),
                            jax.jit(lambda x: rank(x.shape[0]) + x)(W),
                            jax.debug.print("{x} {y} {z}", x=W, y=2.0, z=jax.random.key(0))), jax.jacrev,
                   allow=[rank, apply_fn]) is None
