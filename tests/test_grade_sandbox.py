@@ -212,7 +212,9 @@ def _run(folder: Path, solutions: Path, sandbox: str, monkeypatch) -> dict:
     monkeypatch.setenv("COURSE_SECRET_SOLUTIONS", str(solutions))  # the environment route's bait
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["grade", str(folder), "--solutions", str(solutions), "--cell-timeout", "20", "--timeout", "90",
+        # (limits with room: the /proc route walks every process's folders, and beside the rest of the suite and
+        # other grading it once ran past 20 s a cell, so an attack that is real scored 4 of 6)
+        status = main(["grade", str(folder), "--solutions", str(solutions), "--cell-timeout", "60", "--timeout", "300",
                        "--jobs", "2", "--sandbox", sandbox, "--json"])
     assert status == 0
     return {r["submission"]: r for r in json.loads(out.getvalue())}
