@@ -953,9 +953,9 @@ class _Guard:
                 if cid in allow:
                     why = unplain(frame, lambda c: _is_foreign_code(c, cwd))
                     if why is not None:
-                        why = (f"{_str_exact(code.co_qualname)}, which this test allows, was handed {why}: it takes arrays, "
-                               f"numbers, strings, tuples, lists and dicts of them, and functions of your own "
-                               f"(not plain data)")
+                        why = (f"not plain data handed to {_str_exact(code.co_qualname)}, which this test allows: {why} "
+                               f"(an allowed function takes arrays, numbers, strings, tuples, lists and dicts of them, "
+                               f"and functions of your own)")
                         violation(why, frame)
                         raise Forbidden(why)
                     modes.append((frame, True))
