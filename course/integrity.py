@@ -619,6 +619,7 @@ _ARRAY_TYPES = (__import__("numpy").ndarray,)
 from jax.tree_util import Partial as _JAX_PARTIAL  # noqa: E402
 from jax._src.tree_util import _HashableCallableShim as _HASHABLE_SHIM  # noqa: E402
 _SHIM_KEYS = _frozenset({"fun", "func", "args", "keywords"})
+_WRAPPED_KEY, _NO_KEYS = _frozenset({"__wrapped__"}), _frozenset()
 _DICT_OF = {t: t.__dict__["__dict__"] for t in (_FunctionType, _functools.partial)}
 
 
@@ -649,13 +650,6 @@ _LINEARIZED_IDS = _frozenset(_id(c) for c in _LINEARIZED)
 
 
 def _unplain_argument(frame, foreign) -> str | None:
-    try:
-        return _unplain_walk(frame, foreign)
-    except Exception:  # noqa: BLE001 - never an error inside the profile function (it would switch the check off)
-        return "arguments that could not be read"
-
-
-def _unplain_walk(frame, foreign) -> str | None:
     """What a function the test allows was handed that is not plain data, or ``None``.
 
     Inside an allowed function the check is off until the answer's own code is called back: an object
@@ -663,14 +657,19 @@ def _unplain_walk(frame, foreign) -> str | None:
     ``jax.tree_util.Partial``, ``lru_cache``) would run a banned function there with none of the answer's
     code on the stack (rv21a: jax.jacrev inside gt.numerical_rank's ``np.asarray``, scipy's null_space
     inside jax.debug.print's ``str``). So an allowed function takes arrays, numbers, strings, None,
-    tuples, lists and dicts of them, and the answer's own functions (which the check follows)."""
-    try:  # (its arguments only: f_locals also holds the free variables of a closure, the test's own)
-        code = frame.f_code
-        n = code.co_argcount + code.co_kwonlyargcount + _bool(code.co_flags & 0x04) + _bool(code.co_flags & 0x08)
-        local = frame.f_locals
-        stack = [(local[name], 0) for name in code.co_varnames[:n] if name in local]
+    tuples, lists and dicts of them, and the answer's own functions (which the check follows). Never
+    raises: an error inside the profile function would switch the check off."""
+    try:
+        return _unplain_walk(frame, foreign)
     except Exception:  # noqa: BLE001 - unreadable arguments: not plain
         return "arguments that could not be read"
+
+
+def _unplain_walk(frame, foreign) -> str | None:
+    code = frame.f_code  # (its arguments only: f_locals also holds the free variables of a closure, the test's own)
+    n = code.co_argcount + code.co_kwonlyargcount + _bool(code.co_flags & 0x04) + _bool(code.co_flags & 0x08)
+    local = frame.f_locals
+    stack = [(local[name], 0) for name in code.co_varnames[:n] if name in local]
     seen = 0
     while stack:
         value, depth = stack.pop()
@@ -689,14 +688,14 @@ def _unplain_walk(frame, foreign) -> str | None:
                 return "a wrapped callable with attributes of its own (an __array__ stored on it is called unseen)"
             stack.append((dict.get(own, "fun"), depth + 1))
             continue
-        if (t is _functools.partial or t is _JAX_PARTIAL or t is _FunctionType) and _object_dict(value) != {}:
+        if t is _functools.partial or t is _JAX_PARTIAL or t is _FunctionType:
             # (an __array__ or __jax_array__ stored on the function or partial itself: numpy and JAX call it when
             # the allowed function converts what it is handed: rv23)
-            allowed_keys = {"__wrapped__"} if t is _FunctionType else _builtins.set()
             own = _object_dict(value)
-            if own is None or not _builtins.set(dict.keys(own)) <= allowed_keys:
+            if own is None or not _builtins.set(dict.keys(own)) <= (_WRAPPED_KEY if t is _FunctionType else _NO_KEYS):
                 return "a function or partial with attributes of its own (an __array__ stored on it is called unseen)"
-            stack.append((dict.get(own, "__wrapped__"), depth + 1))
+            if own:
+                stack.append((dict.get(own, "__wrapped__"), depth + 1))
         if t is _FunctionType:
             if foreign(value.__code__):
                 continue  # the answer's own function: the check follows it when it is called
