@@ -118,6 +118,11 @@ _jit = _jax.jit
 # jax.debug.print imports this module the first time it runs, and its body registers an autodiff rule
 # (ad.deflinear2): imported here, before any check, so that a first print inside one is not a banned call (rv23)
 _importlib.import_module("jax.experimental.multihost_utils")
+# the libraries whose functions tests allow (JAX's solvers and linear algebra, numpy's norms, gradtools): imported
+# before the answer runs, so that the snapshots below (their code, their module namespaces) are as shipped
+for _name in ("jax.scipy.sparse.linalg", "jax.scipy.linalg", "jax.numpy.linalg", "jax.lax.linalg", "numpy.linalg",
+              "gradtools"):
+    _importlib.import_module(_name)
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -202,6 +207,151 @@ _MIN_SIGNATURE = 48
 _IDENTITY_ONLY = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>", "<lambda>"})
 
 
+# ----------------------------------------------------------------------------- what an allowed function may run
+
+
+def _module_dicts() -> dict:
+    """``{id(module dict): (module, a copy of it)}`` for the watched modules, as imported: what an allowed
+    function reaches is read from these copies, so that rebinding a name in a library module (its ``lax``
+    to an object whose ``custom_linear_solve`` is ``jax.hessian``) after import adds nothing to it."""
+    out = {}
+    for name, mod in _list(_sys.modules.items()):
+        if _isinstance(mod, _ModuleType) and name.split(".")[0] in WATCHED:
+            try:
+                d = _vars(mod)
+            except TypeError:
+                continue
+            out[_id(d)] = (mod, dict(d))
+    return out
+
+
+_MODULE_DICTS = _module_dicts()
+
+
+def _primitive_registries() -> list:
+    """The dicts, keyed by JAX primitives, in which JAX registers each primitive's rules (its lowering,
+    batching, differentiation and partial-evaluation rules): how a primitive's own code is reached."""
+    out = []
+    for name in ("jax._src.interpreters.mlir", "jax._src.interpreters.ad", "jax._src.interpreters.batching",
+                 "jax._src.interpreters.partial_eval", "jax._src.dispatch", "jax._src.interpreters.pxla"):
+        mod = _sys.modules.get(name)
+        if mod is None:
+            continue
+        stack = [v for v in _list(_vars(mod).values()) if _isinstance(v, dict)]
+        while stack:
+            d = stack.pop()
+            keys = _list(d.keys())[:64]
+            if any(_isinstance(k, _Primitive) for k in keys):
+                out.append(d)
+            else:  # (per-platform tables: a dict of such dicts)
+                stack.extend(v for v in _list(d.values())[:64] if _isinstance(v, dict))
+    return out
+
+
+_PRIMITIVE_REGISTRIES = _primitive_registries()
+_REACH_CACHE: dict = {}  # id(function) -> (function, frozenset of ids of the code objects and C functions it reaches)
+
+
+def _reach(function) -> frozenset:
+    """The ids of every code object and C function ``function`` can call by name: the functions its code
+    (and the code nested in it) names, looked up in its module's globals and in the modules it names, as
+    imported; what those name in turn; the methods of the classes it names; the rules registered for the
+    JAX primitives it binds; its closure's and its defaults' functions. Inside a function a test allows,
+    a banned function runs only if it is one of these (``cg`` runs ``custom_linear_solve``; not a
+    ``jax.hessian`` that a chain of library callables stored on an argument calls there: rv24)."""
+    entry = _REACH_CACHE.get(_id(function))
+    if entry is not None and entry[0] is function:
+        return entry[1]
+    out: set = set()
+    keep: list = []  # (the objects whose ids are in out stay alive while it is cached)
+    seen: set = set()
+    stack = [function]
+    while stack and _len(seen) < 200_000:
+        obj = stack.pop()
+        if _id(obj) in seen:
+            continue
+        seen.add(_id(obj))
+        keep.append(obj)
+        if _isinstance(obj, _functools.partial):
+            stack.append(obj.func)
+            stack.extend(v for v in (*obj.args, *obj.keywords.values()) if _callable(v))
+            continue
+        if _isinstance(obj, _Primitive):
+            stack.extend(v for v in _list(_vars(obj).values()) if _callable(v))
+            for registry in _PRIMITIVE_REGISTRIES:
+                rule = registry.get(obj)
+                if rule is not None:
+                    stack.append(rule)
+            continue
+        if _isinstance(obj, type):
+            for value in _list(_vars(obj).values()):
+                if _isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                if _isinstance(value, property):
+                    stack.extend(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+                elif _isinstance(value, _FunctionType):
+                    stack.append(value)
+            continue
+        f = _unwrap(obj)
+        if f is not obj:
+            stack.append(f)
+            continue
+        if _isinstance(f, _BuiltinType):
+            out.add(_id(f))
+            continue
+        if not _isinstance(f, _FunctionType):
+            call = _getattr(_type(f), "__call__", None)
+            if _isinstance(call, _FunctionType):
+                stack.append(call)
+            continue
+        dispatcher = _numpy_dispatcher(f)
+        if dispatcher is not None:  # (numpy's __array_function__ protocol runs it before f)
+            stack.append(dispatcher)
+        codes = _nested(f.__code__, set())
+        out.update(_id(c) for c in codes)
+        keep.extend(codes)
+        names = _builtins.set()
+        for c in codes:
+            names.update(c.co_names)
+        g = f.__globals__
+        home = _MODULE_DICTS.get(_id(g))
+        g = home[1] if home is not None and home[0].__dict__ is f.__globals__ else g
+        spaces, modules = [g], {_id(f.__globals__)}
+        found = [g.get(n) for n in names]
+        while found:  # the modules it names, and the modules they hold under a name it uses (jnp.linalg)
+            more = []
+            for v in found:
+                if _isinstance(v, _ModuleType) and _id(_vars(v)) not in modules:
+                    d = _vars(v)
+                    modules.add(_id(d))
+                    snap = _MODULE_DICTS.get(_id(d))
+                    space = snap[1] if snap is not None and snap[0] is v else d
+                    spaces.append(space)
+                    more.extend(space.get(n) for n in names)
+            found = more
+        for space in spaces:
+            for n in names:
+                v = space.get(n)
+                if v is not None and not _isinstance(v, _ModuleType) and (_callable(v) or _isinstance(v, _Primitive)):
+                    stack.append(v)
+        for cell in f.__closure__ or ():
+            try:
+                v = cell.cell_contents
+            except ValueError:
+                continue
+            if _callable(v) or _isinstance(v, _Primitive):
+                stack.append(v)
+        stack.extend(v for v in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()) if _callable(v))
+    result = _frozenset(out)
+    _REACH_CACHE[_id(function)] = (function, result)
+    keep.append(result)
+    _REACH_KEEP.append(keep)
+    return result
+
+
+_REACH_KEEP: list = []
+
+
 # ----------------------------------------------------------------------------- what a ban covers
 
 
@@ -265,14 +415,17 @@ class _Ban:
         for item in items:
             self._add(_resolve(item), _label_for(item))
         self.allow: set = set()
+        self.reach: dict = {}  # id(code of an allowed function) -> ids of what may run inside it (_reach)
         for item in allow:
             f = _unwrap(_resolve(item))
             code = _getattr(f, "__code__", None)
-            if code is not None:
-                _nested(code, self.allow)
             dispatcher = _numpy_dispatcher(f)
-            if dispatcher is not None:  # numpy runs it before the function: allowed with it
-                _nested(dispatcher.__code__, self.allow)
+            reach = _reach(f) | (_reach(dispatcher) if dispatcher is not None else _frozenset())
+            for c in (code, dispatcher.__code__ if dispatcher is not None else None):
+                if c is not None:  # (numpy runs the dispatcher before the function: allowed with it)
+                    for inner in _nested(c, set()):
+                        self.allow.add(inner)
+                        self.reach[_id(inner)] = self.reach.get(_id(inner), _frozenset()) | reach
 
     def _add(self, obj, label, depth=0, home=None):
         """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the
@@ -594,7 +747,18 @@ def _class_snapshot() -> dict:
     change (not object, not a static type written in C): an answer that sets jnp.float32.__array__ or
     ArrayImpl.__str__ to a chain of library callables (rv22) changes one of them."""
     out = {}
-    for t in _PLAIN_TYPES:
+    extra = []
+    try:  # (and what jax.linearize stores with its program: its FlatTrees, their abstract values, the program)
+        from jax._src import core as jcore, tree_util as jtu
+
+        extra = [jtu.FlatTree, jcore.Jaxpr, jcore.JaxprEqn, jcore.Var, jcore.Literal]
+        stack = [jcore.AbstractValue]
+        while stack:
+            extra.append(stack.pop())
+            stack.extend(_type.__subclasses__(extra[-1]))
+    except (ImportError, AttributeError):
+        pass
+    for t in (*_PLAIN_TYPES, *extra):
         for c in _type.__dict__["__mro__"].__get__(t):
             if c is not object and _type.__dict__["__flags__"].__get__(c) & (1 << 9):  # Py_TPFLAGS_HEAPTYPE
                 out[_id(c)] = (c, dict(_vars(c)))
@@ -649,6 +813,77 @@ _LINEARIZED = _linearized_codes()  # (kept alive: the ids below stay theirs)
 _LINEARIZED_IDS = _frozenset(_id(c) for c in _LINEARIZED)
 
 
+def _linearized_parts():
+    """The types and the registry of what jax.linearize stores with its program: (FlatTree, its instance
+    dict's keys, the tracing registry, the abstract-value base class), or None in a JAX without them."""
+    try:
+        from jax._src import core as jcore, tree_util as jtu
+
+        return (jtu.FlatTree, _frozenset({"vals", "tree", "statics", "registry"}), jtu.tracing_registry,
+                jcore.AbstractValue, _type(jtu.tracing_registry.flatten(())[1]))
+    except (ImportError, AttributeError):
+        return None
+
+
+_LINEARIZED_PARTS = _linearized_parts()
+
+
+def _unplain_linearized(args) -> str | None:
+    """Why the arguments stored in jax.linearize's partial are not the ones it makes, or None: a program,
+    two FlatTrees of abstract values and a list of bools (rv24: an entry of that list replaced by an
+    object whose truth value ran jax.hessian inside cg)."""
+    parts = _LINEARIZED_PARTS
+    if parts is None or _len(args) != 4 or _type(args[0]) is not _Jaxpr:
+        return "a linearized program with arguments of its own"
+    flat, keys, registry, aval_base, treedef = parts
+    for tree in args[1:3]:
+        if _type(tree) is not flat or _changed_class(flat):
+            return "a linearized program with arguments of its own"
+        own = object.__getattribute__(tree, "__dict__")
+        if _type(own) is not dict or _builtins.set(dict.keys(own)) != keys or any(_type(k) is not _str for k in own):
+            return "a linearized program with arguments of its own"
+        vals = dict.get(own, "vals")
+        if (dict.get(own, "registry") is not registry or _type(dict.get(own, "statics")) is not _bool
+                or _type(dict.get(own, "tree")) is not treedef or _type(vals) is not _tuple):
+            return "a linearized program with arguments of its own"
+        for v in _tuple.__iter__(vals):
+            if not _issubclass(_type(v), aval_base) or _changed_class(_type(v)):
+                return "a linearized program with arguments of its own"
+    known = args[3]
+    if _type(known) is not _list or any(_type(k) is not _bool for k in _list.__iter__(known)):
+        return "a linearized program with arguments of its own"
+    return None
+
+
+def _instance_dict_types() -> dict:
+    """Plain types whose instances carry a dict of their own (ArrayImpl, np.memmap, shard_map's and
+    remat's tracers): type -> the descriptor that reads it without running any of the object's methods."""
+    out = {}
+    for t in _PLAIN_TYPES:
+        for c in _type.__dict__["__mro__"].__get__(t):
+            d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
+            if d is not None and _type(d).__name__ == "getset_descriptor":
+                out[t] = d
+                break
+    return out
+
+
+_INSTANCE_DICTS = _instance_dict_types()
+
+
+def _unplain_instance(value, t) -> str | None:
+    """Why a plain-typed value's own dict makes it not plain, or None: a special name stored on the
+    instance (an ``__array__`` numpy calls, rv24: on an eager shard_map's tracer) or a key that is not a str."""
+    own = _INSTANCE_DICTS[t].__get__(value)
+    if _type(own) is not dict:
+        return f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object with a dict of another kind"
+    for k in dict.keys(own):
+        if _type(k) is not _str or (_str.startswith(k, "__") and _str.endswith(k, "__")):
+            return (f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object with attributes of its own "
+                    "(an __array__ stored on it is called unseen)")
+    return None
+
+
 def _unplain_argument(frame, foreign) -> str | None:
     """What a function the test allows was handed that is not plain data, or ``None``.
 
@@ -676,7 +911,7 @@ def _unplain_walk(frame, foreign) -> str | None:
         seen += 1
         t = _type(value)
         if t in _PLAIN_TYPES:
-            changed = _changed_class(t)
+            changed = _changed_class(t) or (_unplain_instance(value, t) if t in _INSTANCE_DICTS else None)
             if changed:
                 return changed
             if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
@@ -705,9 +940,10 @@ def _unplain_walk(frame, foreign) -> str | None:
             # jax.linearize's result: a program JAX traced (under the check) and now only evaluates, with its
             # own structures as arguments (a program or structures made by hand from JAX's private classes
             # are not told apart: OPEN.md)
-            args = value.args
-            if _len(args) >= 1 and _type(args[0]) is _Jaxpr and not value.keywords:
-                continue
+            why = "a linearized program with keywords" if value.keywords else _unplain_linearized(value.args)
+            if why is not None:
+                return why
+            continue
         if depth < 16 and (t is _functools.partial or t is _JAX_PARTIAL):  # (cg(partial(my_hvp, w), b): the
             # function and what it is given are judged as the rest; a library function is not the answer's)
             stack.append((value.func, depth + 1))
@@ -857,15 +1093,15 @@ def _thread_start_called(frame, name) -> bool:
         return True
 
 
-def _allowed_callback(frame, allow) -> bool:
-    """Whether the run-time frame of ``jax.debug.callback`` is about to call a function whose code
-    the test allowed (read from the frame's closure cell, not from anything the answer passed)."""
+def _allowed_callback(frame, allow):
+    """The id of the code the run-time frame of ``jax.debug.callback`` is about to call, where the test
+    allowed it (read from the frame's closure cell, not from anything the answer passed), or None."""
     try:
         target = frame.f_locals.get("callback")
     except Exception:  # noqa: BLE001 - unreadable: not allowed
-        return False
+        return None
     code = _getattr(_unwrap(target), "__code__", None) if _type(target) is _FunctionType else None
-    return code is not None and _id(code) in allow
+    return _id(code) if code is not None and _id(code) in allow else None
 
 
 def _other_thread_first(frame, event, arg):
@@ -903,11 +1139,15 @@ class _Guard:
         cfuncs, prefixes, signatures = self.ban.cfuncs, self.ban.prefixes, self.ban.signatures
         # (every table is keyed by id(code), the code kept alive in it or elsewhere: see _plain_code)
         allow = {_id(c) for c in self.ban.allow}
+        reach_of = self.ban.reach  # id(code of an allowed function) -> what may run inside it (_reach)
+        unions: dict = {}  # (id(outer reach), id(inner reach)) -> their union (an allowed function inside another)
         escapes, own, runners = _ESCAPES, _OWN_IDS, _DEBUG_RUNNER_IDS
         thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
         bootstrap_inner, _sys_setprofile = _BOOTSTRAP_INNER, _setprofile
         thread_hook = self.thread_hook  # what threading holds while the check runs (set by __enter__)
-        modes: list = []  # (frame, allowed?): inside an allowed function, until the answer's code is called back
+        # (frame, what may run there or None, the allowed function's name): inside an allowed function, until
+        # the answer's code is called back, only the banned functions it reaches by name (_reach) may run
+        modes: list = []
         users: dict = {}  # id(code) -> (code, whether it is the answer's own: a notebook cell, exec'd text...)
         cwd = _os.getcwd() + _os.sep
         known: dict = {_id(c): (c, label) for c, label in self.ban.codes.items()}  # id(code) -> (code, label or None)
@@ -939,15 +1179,36 @@ class _Guard:
                         raise Forbidden(why)
                     return
                 cid = _id(code)
-                if modes and modes[-1][1]:  # inside a function the test allowed
+                if modes and modes[-1][1] is not None:  # inside a function the test allowed
+                    inside = modes[-1][1]
                     if cid in allow:
-                        modes.append((frame, True))
-                    else:
-                        user = users.get(cid)
-                        if user is None or user[0] is not code:
-                            user = users[cid] = (code, _is_foreign_code(code, cwd))
-                        if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
-                            modes.append((frame, False))
+                        more = reach_of.get(cid, inside)
+                        if more is not inside:
+                            pair = (_id(inside), _id(more))
+                            both = unions.get(pair)
+                            if both is None or both[0] is not inside or both[1] is not more:
+                                both = unions[pair] = (inside, more, inside | more)
+                            more = both[2]
+                        modes.append((frame, more, modes[-1][2]))
+                        return
+                    user = users.get(cid)
+                    if user is None or user[0] is not code:
+                        user = users[cid] = (code, _is_foreign_code(code, cwd))
+                    if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
+                        modes.append((frame, None, None))
+                        return
+                    if cid in inside:
+                        return
+                    entry = known.get(cid)
+                    if entry is None or entry[0] is not code:
+                        entry = known[cid] = (code, classify(code))
+                    label = entry[1]
+                    if label is not None:  # (a banned function the allowed one does not call: run by a chain of
+                        # library callables an argument carried in, say)
+                        why = (f"{label} is not allowed here, not even inside {modes[-1][2]}, which this test allows "
+                               f"but which does not call it")
+                        violation(why, frame)
+                        raise Forbidden(why)
                     return
                 if cid in allow:
                     why = unplain(frame, lambda c: _is_foreign_code(c, cwd))
@@ -957,11 +1218,13 @@ class _Guard:
                                f"and functions of your own)")
                         violation(why, frame)
                         raise Forbidden(why)
-                    modes.append((frame, True))
+                    modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname)))
                     return
-                if cid in runners and _allowed_callback(frame, allow):
-                    modes.append((frame, True))  # a run-time callback of a function the test allowed
-                    return
+                if cid in runners:
+                    target = _allowed_callback(frame, allow)
+                    if target is not None:  # a run-time callback of a function the test allowed
+                        modes.append((frame, reach_of.get(target, _frozenset()), "a callback the test allows"))
+                        return
                 entry = known.get(cid)
                 if entry is None or entry[0] is not code:
                     entry = known[cid] = (code, classify(code))
@@ -994,10 +1257,14 @@ class _Guard:
                         raise Forbidden(why)
                     violation(f"{escapes[key]} is not allowed while the check runs", frame)
                     raise Forbidden(f"{escapes[key]} is not allowed while the check runs")
-                if modes and modes[-1][1]:
-                    return
                 label = cfuncs.get(key)
                 if label is not None:
+                    if modes and modes[-1][1] is not None:
+                        if key in modes[-1][1]:
+                            return  # (one the allowed function calls itself)
+                        label = f"{label} is not allowed here, not even inside {modes[-1][2]}, which this test allows"
+                        violation(label, frame)
+                        raise Forbidden(label)
                     violation(f"{label} is not allowed here", frame)
                     raise Forbidden(f"{label} is not allowed here")
 

@@ -1447,3 +1447,80 @@ def test_the_guard_makes_no_copy_of_cpythons_test_modules():
     for name in ("_sqlite3", "_ctypes", "scipy.linalg._flapack", "numpy.core._multiarray_umath"):
         assert guard._new_extension((importlib.machinery.ModuleSpec(name, None, origin="x.so"),)), name
     assert importlib.util.find_spec("_xxsubinterpreters") is not None  # (installed: the rule is needed)
+
+
+def test_inside_an_allowed_function_only_the_banned_functions_it_calls_itself_run(monkeypatch):
+    # rv24: inside an allowed function the check was off until the answer's code was called back, so a chain of
+    # library callables stored where the allowed function reads it (the truth value of an entry of a genuine
+    # jax.linearize result's out_known list, an __array__ in a shard_map tracer's own dict) ran jax.hessian
+    # inside cg and jax.jacrev inside numerical_rank. Now only the banned functions the allowed one reaches by
+    # name (cg: custom_linear_solve and linear_transpose) may run there.
+    import functools
+    import operator
+
+    cg = jax.scipy.sparse.linalg.cg
+    H = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+    b = jnp.array([1.0, -1.0])
+    solves = (jax.lax.custom_linear_solve, jax.linear_transpose)
+    assert caught(lambda: (cg(lambda u: H @ u, b), jax.grad(lambda c: cg(lambda u: H @ u, c)[0].sum())(b)),
+                  *solves, jax.hessian, allow=[cg]) is None  # what cg runs itself, under grad too
+    reach = integrity._reach(cg)
+    assert all(integrity._unwrap(g).__code__ is not None and id(integrity._unwrap(g).__code__) in reach
+               for g in solves)
+    assert id(integrity._unwrap(jax.hessian).__code__) not in reach
+    assert id(integrity._unwrap(jax.jacrev).__code__) not in integrity._reach(gt.numerical_rank)
+
+    box = []
+
+    class Known:  # an out_known entry whose truth value traces jax.hessian of f
+        __bool__ = functools.partial(box.extend, map(functools.partial(functools.reduce, operator.call),
+                                                     [[W]], [functools.partial(jax.hessian, f)]))
+
+    def answer():
+        _, fj = jax.linearize(lambda v: v * 1.0, W)
+        fj.func.fun.args[3][0] = Known()
+        try:
+            cg(fj, W)
+        except TypeError:
+            pass
+
+    msg = caught(answer, jax.hessian, allow=[cg])
+    assert msg is not None and "not plain data" in msg and "linearized program" in msg
+    monkeypatch.setattr(integrity, "_unplain_argument", lambda frame, foreign: None)  # the next rule alone
+    msg = caught(answer, jax.hessian, allow=[cg])
+    assert msg is not None and "jax.hessian is not allowed here, not even inside cg" in msg
+    monkeypatch.undo()
+
+    def shard_answer():
+        from jax.sharding import PartitionSpec
+
+        def body(t):
+            t.__array__ = functools.partial(functools.reduce, operator.call, [functools.partial(jax.jacrev, f), W])
+            try:
+                gt.numerical_rank(t)
+            except ValueError:  # (numpy: __array__ did not return an array)
+                pass
+            return t
+
+        jax.shard_map(body, mesh=jax.make_mesh((1,), ("x",)), in_specs=PartitionSpec(),
+                      out_specs=PartitionSpec())(jnp.zeros((2, 2)))
+
+    msg = caught(shard_answer, jax.jacrev, allow=[gt.numerical_rank])
+    assert msg is not None and "not plain data" in msg and "ShardMapTracer" in msg
+    monkeypatch.setattr(integrity, "_unplain_argument", lambda frame, foreign: None)
+    msg = caught(shard_answer, jax.jacrev, allow=[gt.numerical_rank])
+    assert msg is not None and "not even inside numerical_rank" in msg
+
+
+def test_what_an_allowed_function_reaches_is_read_from_the_library_as_imported(monkeypatch):
+    # rebinding a name in a library module after import (cg's module's `lax` to a module whose
+    # custom_linear_solve is jax.hessian) adds nothing to what may run inside cg
+    import jax._src.scipy.sparse.linalg as sparse
+
+    fake = types.ModuleType("fake_lax")
+    fake.custom_linear_solve = jax.hessian
+    monkeypatch.setattr(sparse, "lax", fake)
+    monkeypatch.setattr(integrity, "_REACH_CACHE", {})
+    reach = integrity._reach(jax.scipy.sparse.linalg.cg)
+    assert id(integrity._unwrap(jax.hessian).__code__) not in reach
+    assert id(integrity._unwrap(jax.lax.custom_linear_solve).__code__) in reach
