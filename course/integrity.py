@@ -696,7 +696,7 @@ def _callback_functions() -> list:
     return out
 
 
-#: Allowed in every check. (jax.debug.print was, until rv22: inside an allowed function the check is off, and
+#: Allowed in every check. (jax.debug.print was, until rv22: inside an allowed function the check was off, and
 #: printing an object runs its __str__, which a chain of library callables could make run a banned function;
 #: this JAX's debug.print calls no banned function of its own, and its run-time callback runs on the calling
 #: thread, so it is checked like any other code now.)
@@ -887,11 +887,12 @@ def _unplain_instance(value, t) -> str | None:
 def _unplain_argument(frame, foreign) -> str | None:
     """What a function the test allows was handed that is not plain data, or ``None``.
 
-    Inside an allowed function the check is off until the answer's own code is called back: an object
+    Inside an allowed function the answer's code is not on the stack until it is called back: an object
     whose ``__array__`` or ``__str__`` is a chain of library callables (``functools.partial``,
-    ``jax.tree_util.Partial``, ``lru_cache``) would run a banned function there with none of the answer's
-    code on the stack (rv21a: jax.jacrev inside gt.numerical_rank's ``np.asarray``, scipy's null_space
-    inside jax.debug.print's ``str``). So an allowed function takes arrays, numbers, strings, None,
+    ``jax.tree_util.Partial``, ``lru_cache``) runs library code there that the answer chose (rv21a:
+    jax.jacrev inside gt.numerical_rank's ``np.asarray``, scipy's null_space inside jax.debug.print's
+    ``str``; since rv24 a banned function outside the allowed one's reach is refused there too, but one
+    inside it is not). So an allowed function takes arrays, numbers, strings, None,
     tuples, lists and dicts of them, and the answer's own functions (which the check follows). Never
     raises: an error inside the profile function would switch the check off."""
     try:
@@ -1357,8 +1358,11 @@ def forbid(*banned, allow=(), why: str = "", seconds: float | None = None) -> _G
         *banned: functions, classes, modules, or dotted names of any of these
             (``jax.hessian``, ``"jax.jacfwd"``, ``"gradtools"``, ``"scipy.linalg"``). A module or
             package bans every function defined in it.
-        allow: functions whose calls, and everything they call, are allowed even though they are
-            defined in a banned module (the test's own model built with ``gradtools``, say).
+        allow: functions that may run even though they are defined in a banned module (the test's own
+            model built with ``gradtools``, say), with the banned functions they reach by name (``cg``
+            runs ``custom_linear_solve``); nothing else banned runs inside them, and the answer's code
+            they call back is checked as before. They take plain data only (arrays, numbers, strings,
+            containers of them, the answer's own functions).
         why: what the exercise asks for, added to the failure message.
         seconds: a budget of processor time (this process's, all threads) for the block; brute force
             past it fails, and a machine busy with other work does not make an honest answer fail.
