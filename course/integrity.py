@@ -819,8 +819,10 @@ def _linearized_parts():
     try:
         from jax._src import core as jcore, tree_util as jtu
 
+        cached = _frozenset(k for k, v in _vars(jtu.FlatTree).items() if _isinstance(v, _functools.cached_property))
+        keys = _tuple(t for t in (jtu.SequenceKey, jtu.DictKey, jtu.GetAttrKey, jtu.FlattenedIndexKey))
         return (jtu.FlatTree, _frozenset({"vals", "tree", "statics", "registry"}), jtu.tracing_registry,
-                jcore.AbstractValue, _type(jtu.tracing_registry.flatten(())[1]))
+                jcore.AbstractValue, _type(jtu.tracing_registry.flatten(())[1]), cached, keys)
     except (ImportError, AttributeError):
         return None
 
@@ -828,30 +830,54 @@ def _linearized_parts():
 _LINEARIZED_PARTS = _linearized_parts()
 
 
+def _bools(value, depth=0) -> bool:
+    """Whether ``value`` is a bool, or a tuple or dict (str keys) of such, as FlatTree's statics are."""
+    t = _type(value)
+    if t is _bool:
+        return True
+    if depth < 16 and t is _tuple:
+        return all(_bools(v, depth + 1) for v in _tuple.__iter__(value))
+    if depth < 16 and t is dict:
+        return all(_type(k) is _str and _bools(v, depth + 1) for k, v in dict.items(value))
+    return False
+
+
+def _flat_tree(tree, leaf, depth=0) -> bool:
+    """Whether ``tree`` is a FlatTree as JAX makes it: its own dict's keys and what they hold (its
+    leaves each passing ``leaf``; what it caches on itself once used: its length, its leaves' key paths)."""
+    flat, keys, registry, _, treedef, cached, key_types = _LINEARIZED_PARTS
+    if _type(tree) is not flat or _changed_class(flat) or depth > 2:
+        return False
+    own = object.__getattribute__(tree, "__dict__")
+    if (_type(own) is not dict or any(_type(k) is not _str for k in own)
+            or not keys <= _builtins.set(dict.keys(own)) <= keys | cached):
+        return False
+    vals = dict.get(own, "vals")
+    if (dict.get(own, "registry") is not registry or not _bools(dict.get(own, "statics"))
+            or _type(dict.get(own, "tree")) is not treedef or _type(vals) is not _tuple
+            or not all(leaf(v) for v in _tuple.__iter__(vals))):
+        return False
+    if "len" in own and _type(dict.get(own, "len")) is not int:
+        return False
+    return "paths" not in own or _flat_tree(dict.get(own, "paths"), lambda path: _type(path) is _tuple and all(
+        _type(k) in key_types and not _changed_class(_type(k)) for k in _tuple.__iter__(path)), depth + 1)
+
+
 def _unplain_linearized(args) -> str | None:
     """Why the arguments stored in jax.linearize's partial are not the ones it makes, or None: a program,
     two FlatTrees of abstract values and a list of bools (rv24: an entry of that list replaced by an
     object whose truth value ran jax.hessian inside cg)."""
     parts = _LINEARIZED_PARTS
+    why = "a linearized program with arguments of its own"
     if parts is None or _len(args) != 4 or _type(args[0]) is not _Jaxpr:
-        return "a linearized program with arguments of its own"
-    flat, keys, registry, aval_base, treedef = parts
+        return why
+    aval_base = parts[3]
     for tree in args[1:3]:
-        if _type(tree) is not flat or _changed_class(flat):
-            return "a linearized program with arguments of its own"
-        own = object.__getattribute__(tree, "__dict__")
-        if _type(own) is not dict or _builtins.set(dict.keys(own)) != keys or any(_type(k) is not _str for k in own):
-            return "a linearized program with arguments of its own"
-        vals = dict.get(own, "vals")
-        if (dict.get(own, "registry") is not registry or _type(dict.get(own, "statics")) is not _bool
-                or _type(dict.get(own, "tree")) is not treedef or _type(vals) is not _tuple):
-            return "a linearized program with arguments of its own"
-        for v in _tuple.__iter__(vals):
-            if not _issubclass(_type(v), aval_base) or _changed_class(_type(v)):
-                return "a linearized program with arguments of its own"
+        if not _flat_tree(tree, lambda v: _issubclass(_type(v), aval_base) and not _changed_class(_type(v))):
+            return why
     known = args[3]
     if _type(known) is not _list or any(_type(k) is not _bool for k in _list.__iter__(known)):
-        return "a linearized program with arguments of its own"
+        return why
     return None
 
 

@@ -1464,6 +1464,9 @@ def test_inside_an_allowed_function_only_the_banned_functions_it_calls_itself_ru
     solves = (jax.lax.custom_linear_solve, jax.linear_transpose)
     assert caught(lambda: (cg(lambda u: H @ u, b), jax.grad(lambda c: cg(lambda u: H @ u, c)[0].sum())(b)),
                   *solves, jax.hessian, allow=[cg]) is None  # what cg runs itself, under grad too
+    _, used = jax.linearize(lambda w: H @ w, b)  # a linearize result already called: its FlatTrees cache their length
+    used(b)
+    assert caught(lambda: cg(used, b), *solves, jax.hessian, allow=[cg]) is None
     reach = integrity._reach(cg)
     assert all(integrity._unwrap(g).__code__ is not None and id(integrity._unwrap(g).__code__) in reach
                for g in solves)
