@@ -201,7 +201,6 @@ def _snapshot() -> dict:
 
 _SNAPSHOT = _snapshot()
 _MAIN = _main_thread()
-_MISSING = object()
 #: Bytecode shorter than this is not matched by content (tiny lambdas would match innocent ones).
 _MIN_SIGNATURE = 48
 _IDENTITY_ONLY = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>", "<lambda>"})
@@ -213,10 +212,12 @@ _IDENTITY_ONLY = _frozenset({"<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>
 def _module_dicts() -> dict:
     """``{id(module dict): (module, a copy of it)}`` for the watched modules, as imported: what an allowed
     function reaches is read from these copies, so that rebinding a name in a library module (its ``lax``
-    to an object whose ``custom_linear_solve`` is ``jax.hessian``) after import adds nothing to it."""
+    to an object whose ``custom_linear_solve`` is ``jax.hessian``) after import adds nothing to it. With them
+    the standard library's modules of functions (not sys, warnings or logging, which the kernel and test
+    runners rebind as they run: sys.excepthook, warnings.showwarning)."""
     out = {}
     for name, mod in _list(_sys.modules.items()):
-        if _isinstance(mod, _ModuleType) and name.split(".")[0] in WATCHED:
+        if _isinstance(mod, _ModuleType) and (name.split(".")[0] in WATCHED or name in _STDLIB_READ):
             try:
                 d = _vars(mod)
             except TypeError:
@@ -225,6 +226,9 @@ def _module_dicts() -> dict:
     return out
 
 
+_STDLIB_READ = _frozenset({"functools", "operator", "itertools", "collections", "math", "weakref", "contextlib",
+                           "types", "inspect", "dataclasses", "typing", "enum", "abc", "copy", "numbers", "re",
+                           "_functools", "_operator", "_collections", "_weakref"})
 _MODULE_DICTS = _module_dicts()
 
 
@@ -249,7 +253,46 @@ def _primitive_registries() -> list:
 
 
 _PRIMITIVE_REGISTRIES = _primitive_registries()
+
+
+def _library_state():
+    """As imported: ``{id(class): (class, a copy of its dict)}`` for the classes the watched modules hold, and
+    ``{id(function): (function, defaults, keyword defaults, its closure's contents, __wrapped__)}`` for their
+    functions (behind decorators too): what an allowed function's reach is read from (see _reach)."""
+    classes, functions = {}, {}
+    for _, space in _list(_MODULE_DICTS.values()):
+        for value in _list(space.values()):
+            if _isinstance(value, type):
+                if _type.__dict__["__flags__"].__get__(value) & (1 << 9):  # (a heap type: Python code can change it)
+                    classes[_id(value)] = (value, dict(_vars(value)))
+                continue
+            for _ in range(8):
+                if _type(value) is _FunctionType and _id(value) not in functions:
+                    functions[_id(value)] = _function_state(value)
+                value = _getattr(value, "__wrapped__", None) if _callable(value) else None
+                if value is None:
+                    break
+    return classes, functions
+
+
+def _function_state(f):
+    cells = []
+    for cell in f.__closure__ or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:
+            cells.append(_MISSING)
+    kw = f.__kwdefaults__
+    return (f, f.__defaults__, dict(kw) if kw is not None else None, _tuple(cells),
+            _vars(f).get("__wrapped__", _MISSING))
+
+
+_MISSING = object()
+_CLASS_DICTS, _FUNCTION_STATE = _library_state()
+_BUILTINS_DICT = _vars(_builtins)
+_BUILTINS_AS_IMPORTED = dict(_BUILTINS_DICT)
 _REACH_CACHE: dict = {}  # id(function) -> (function, frozenset of ids of the code objects and C functions it reaches)
+_READS: dict = {}  # id(function) -> (function, what its reach was read from: checked when it is entered)
 
 
 def _reach(function) -> frozenset:
@@ -258,14 +301,30 @@ def _reach(function) -> frozenset:
     imported; what those name in turn; the methods of the classes it names; the rules registered for the
     JAX primitives it binds; its closure's and its defaults' functions. Inside a function a test allows,
     a banned function runs only if it is one of these (``cg`` runs ``custom_linear_solve``; not a
-    ``jax.hessian`` that a chain of library callables stored on an argument calls there: rv24)."""
+    ``jax.hessian`` that a chain of library callables stored on an argument calls there: rv24).
+
+    Module namespaces, classes and functions' defaults and closures are read as imported (a name in a
+    library module rebound, rv25, would otherwise add to the reach); what was read is recorded, and
+    :func:`_reads_changed` tells, each time the function is entered, whether any of it was changed since."""
     entry = _REACH_CACHE.get(_id(function))
     if entry is not None and entry[0] is function:
         return entry[1]
     out: set = set()
     keep: list = []  # (the objects whose ids are in out stay alive while it is cached)
     seen: set = set()
+    names_read: dict = {}  # id(live dict) -> (live dict, {name: value as imported, or _MISSING})
+    classes_read: dict = {}  # id(class) -> (class, its dict as imported)
+    functions_read: dict = {}  # id(function) -> its state as imported
     stack = [function]
+
+    def read(live, name, value):
+        if not (_callable(value) or _isinstance(value, (_ModuleType, _Primitive))):
+            return  # (what it calls or looks in: a rebound constant changes no call)
+        entry = names_read.get(_id(live))
+        if entry is None:
+            entry = names_read[_id(live)] = (live, {})
+        entry[1].setdefault(name, value)
+
     while stack and _len(seen) < 200_000:
         obj = stack.pop()
         if _id(obj) in seen:
@@ -284,7 +343,13 @@ def _reach(function) -> frozenset:
                     stack.append(rule)
             continue
         if _isinstance(obj, type):
-            for value in _list(_vars(obj).values()):
+            snap = _CLASS_DICTS.get(_id(obj))
+            if snap is not None and snap[0] is obj:  # (its size, and what it holds that is called or describes:
+                # a class's plain settings change at run time, weakref.finalize's _registered_with_atexit)
+                code_like = {k: v for k, v in snap[1].items()
+                             if _callable(v) or _isinstance(v, (staticmethod, classmethod, property))}
+                classes_read[_id(obj)] = (obj, _len(snap[1]), _tuple(code_like), _tuple(code_like.values()))
+            for value in _list((snap[1] if snap is not None and snap[0] is obj else _vars(obj)).values()):
                 if _isinstance(value, (staticmethod, classmethod)):
                     value = value.__func__
                 if _isinstance(value, property):
@@ -292,10 +357,19 @@ def _reach(function) -> frozenset:
                 elif _isinstance(value, _FunctionType):
                     stack.append(value)
             continue
-        f = _unwrap(obj)
-        if f is not obj:
-            stack.append(f)
-            continue
+        state = _FUNCTION_STATE.get(_id(obj)) if _type(obj) is _FunctionType else None
+        if state is not None and state[0] is not obj:
+            state = None
+        if state is not None:
+            functions_read[_id(obj)] = state
+            if state[4] is not _MISSING and _callable(state[4]):
+                stack.append(state[4])  # (behind a decorator: the function it wraps, as imported)
+            f = obj
+        else:
+            f = _unwrap(obj)
+            if f is not obj:
+                stack.append(f)
+                continue
         if _isinstance(f, _BuiltinType):
             out.add(_id(f))
             continue
@@ -313,10 +387,20 @@ def _reach(function) -> frozenset:
         names = _builtins.set()
         for c in codes:
             names.update(c.co_names)
-        g = f.__globals__
-        home = _MODULE_DICTS.get(_id(g))
-        g = home[1] if home is not None and home[0].__dict__ is f.__globals__ else g
-        spaces, modules = [g], {_id(f.__globals__)}
+        live = f.__globals__
+        home = _MODULE_DICTS.get(_id(live))
+        g = home[1] if home is not None and home[0].__dict__ is live else live
+        for n in (names if g is not live else ()):  # (a global it reads, or a builtin it falls back to, in a
+            # module as imported: neither may change, nor be shadowed)
+            if n in g:
+                read(live, n, g[n])
+            elif n in _BUILTINS_AS_IMPORTED:
+                read(_BUILTINS_DICT, n, _BUILTINS_AS_IMPORTED[n])
+                entry = names_read.get(_id(live))
+                if entry is None:
+                    entry = names_read[_id(live)] = (live, {})
+                entry[1].setdefault(n, _MISSING)
+        spaces, modules = [g], {_id(live)}
         found = [g.get(n) for n in names]
         while found:  # the modules it names, and the modules they hold under a name it uses (jnp.linalg)
             more = []
@@ -327,6 +411,9 @@ def _reach(function) -> frozenset:
                     snap = _MODULE_DICTS.get(_id(d))
                     space = snap[1] if snap is not None and snap[0] is v else d
                     spaces.append(space)
+                    for n in (names if space is not d else ()):
+                        if n in space:
+                            read(d, n, space[n])
                     more.extend(space.get(n) for n in names)
             found = more
         for space in spaces:
@@ -334,22 +421,52 @@ def _reach(function) -> frozenset:
                 v = space.get(n)
                 if v is not None and not _isinstance(v, _ModuleType) and (_callable(v) or _isinstance(v, _Primitive)):
                     stack.append(v)
-        for cell in f.__closure__ or ():
-            try:
-                v = cell.cell_contents
-            except ValueError:
-                continue
-            if _callable(v) or _isinstance(v, _Primitive):
-                stack.append(v)
-        stack.extend(v for v in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()) if _callable(v))
+        if state is not None:
+            defaults, kwdefaults, cells = state[1], state[2], state[3]
+        else:
+            defaults, kwdefaults = f.__defaults__, f.__kwdefaults__
+            cells = _tuple(_function_state(f)[3])
+        stack.extend(v for v in cells if _callable(v) or _isinstance(v, _Primitive))
+        stack.extend(v for v in (*(defaults or ()), *(kwdefaults or {}).values()) if _callable(v))
     result = _frozenset(out)
     _REACH_CACHE[_id(function)] = (function, result)
+    _READS[_id(function)] = (function, (_tuple((d, _tuple(m.keys()), _tuple(m.values())) for d, m in names_read.values()),
+                                        _tuple(classes_read.values()), _tuple(functions_read.values())))
     keep.append(result)
     _REACH_KEEP.append(keep)
     return result
 
 
 _REACH_KEEP: list = []
+
+
+def _reads_changed(function) -> str | None:
+    """What the library an allowed function reaches reads has had changed since it was imported (a module's
+    name rebound, a class's method replaced, a function's defaults or closure changed), or None."""
+    entry = _READS.get(_id(function))
+    if entry is None or entry[0] is not function:
+        return None
+    names, classes, functions = entry[1]
+    missing = _MISSING
+    for live, keys, values in names:
+        get = dict.get
+        for k, v in zip(keys, values):
+            if get(live, k, missing) is not v:
+                return f"the library's {k!s:.60} (rebound since it was imported)"
+    for cls, size, keys, values in classes:
+        now = _vars(cls)
+        if _len(now) != size or any(now.get(k, missing) is not v for k, v in zip(keys, values)):
+            return f"the library's class {_type.__dict__['__qualname__'].__get__(cls)!s:.60} (changed since it was imported)"
+    for state in functions:  # (by identity only: no method of anything stored there runs here)
+        now = _function_state(state[0])
+        kw_then, kw_now = state[2], now[2]
+        if (now[1] is not state[1] or now[4] is not state[4] or _len(now[3]) != _len(state[3])
+                or any(a is not b for a, b in zip(now[3], state[3]))
+                or (kw_then is None) != (kw_now is None)
+                or (kw_now is not None and (_len(kw_now) != _len(kw_then) or any(
+                    kw_now.get(k, missing) is not v for k, v in kw_then.items())))):
+            return f"the library's function {state[0].__qualname__!s:.60} (its defaults or closure changed)"
+    return None
 
 
 # ----------------------------------------------------------------------------- what a ban covers
@@ -416,6 +533,7 @@ class _Ban:
             self._add(_resolve(item), _label_for(item))
         self.allow: set = set()
         self.reach: dict = {}  # id(code of an allowed function) -> ids of what may run inside it (_reach)
+        self.entries: dict = {}  # id(code of an allowed function) -> the functions whose reach it has
         for item in allow:
             f = _unwrap(_resolve(item))
             code = _getattr(f, "__code__", None)
@@ -426,6 +544,7 @@ class _Ban:
                     for inner in _nested(c, set()):
                         self.allow.add(inner)
                         self.reach[_id(inner)] = self.reach.get(_id(inner), _frozenset()) | reach
+                        self.entries.setdefault(_id(inner), []).extend(g for g in (f, dispatcher) if g is not None)
 
     def _add(self, obj, label, depth=0, home=None):
         """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the
@@ -1167,6 +1286,7 @@ class _Guard:
         # (every table is keyed by id(code), the code kept alive in it or elsewhere: see _plain_code)
         allow = {_id(c) for c in self.ban.allow}
         reach_of = self.ban.reach  # id(code of an allowed function) -> what may run inside it (_reach)
+        entries = self.ban.entries
         unions: dict = {}  # (id(outer reach), id(inner reach)) -> their union (an allowed function inside another)
         escapes, own, runners = _ESCAPES, _OWN_IDS, _DEBUG_RUNNER_IDS
         thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
@@ -1245,6 +1365,14 @@ class _Guard:
                                f"and functions of your own)")
                         violation(why, frame)
                         raise Forbidden(why)
+                    for g in entries.get(cid, ()):
+                        changed = _reads_changed(g)
+                        if changed is not None:  # (rv25: cg's module's _normalize_matvec rebound for one call)
+                            why = (f"library code changed under {_str_exact(code.co_qualname)}, which this test "
+                                   f"allows: {changed} (a library's modules, classes and functions are not the "
+                                   f"answer's to change)")
+                            violation(why, frame)
+                            raise Forbidden(why)
                     modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname)))
                     return
                 if cid in runners:

@@ -1527,3 +1527,48 @@ def test_what_an_allowed_function_reaches_is_read_from_the_library_as_imported(m
     reach = integrity._reach(jax.scipy.sparse.linalg.cg)
     assert id(integrity._unwrap(jax.hessian).__code__) not in reach
     assert id(integrity._unwrap(jax.lax.custom_linear_solve).__code__) in reach
+
+
+def test_library_code_an_allowed_function_runs_may_not_be_changed_under_it():
+    # rv25: an answer rebound, for one call, a name in cg's own module (its _normalize_matvec to a chain of
+    # library callables ending in jax.linear_transpose, which cg reaches itself) and numpy.linalg's asarray;
+    # the grader watches public modules only. Entering an allowed function now checks that what its reach was
+    # read from (module names, classes, functions' defaults and closures) is as imported.
+    import functools
+
+    import jax._src.scipy.sparse.linalg as sparse
+
+    cg = jax.scipy.sparse.linalg.cg
+    H = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+    b = jnp.array([1.0, -1.0])
+    saved = sparse._normalize_matvec
+
+    def answer():
+        sparse._normalize_matvec = functools.partial(saved)
+        try:
+            return cg(lambda u: H @ u, b)
+        finally:
+            sparse._normalize_matvec = saved
+
+    msg = caught(answer, jax.linear_transpose, allow=[cg])
+    assert msg is not None and "library code changed under cg" in msg and "_normalize_matvec" in msg
+    assert sparse._normalize_matvec is saved
+    assert caught(lambda: cg(lambda u: H @ u, b), jax.linear_transpose, allow=[cg]) is None  # as imported: runs
+
+    space = integrity._unwrap(np.linalg.norm).__globals__  # numpy.linalg's own module (numpy 2: _linalg)
+    saved_asarray = space["asarray"]
+    space["asarray"] = functools.partial(saved_asarray)  # the module's dict written directly
+    try:
+        msg = caught(lambda: np.linalg.norm(np.ones(3)), "numpy.linalg", allow=[np.linalg.norm])
+    finally:
+        space["asarray"] = saved_asarray
+    assert msg is not None and "library code changed under" in msg and "asarray" in msg
+    assert caught(lambda: np.linalg.norm(np.ones(3)), "numpy.linalg", allow=[np.linalg.norm]) is None
+
+    class_method = jax.core.Tracer.__array__  # a class the reach reads, changed
+    jax.core.Tracer.__array__ = functools.partial(class_method)
+    try:
+        msg = caught(lambda: cg(lambda u: H @ u, b), jax.hessian, allow=[cg])
+    finally:
+        jax.core.Tracer.__array__ = class_method
+    assert msg is not None and "changed" in msg, msg
