@@ -897,6 +897,9 @@ def _deep_snapshot(tops):
             if _isinstance(v, _FunctionType) and _id(v) not in _SEEN_CLASSES:
                 _SEEN_CLASSES.add(_id(v))
                 _DEEP_CODES.append((f"{name}.{k}", v, v.__code__))
+                # (its defaults or code written while a test cell runs is tampering, as for the public modules'
+                # functions: the exercises' check reads an allowed function's reach as imported, rv25)
+                _CODE_IDS.setdefault(_id(v), f"{name}.{k}")
             elif _isinstance(v, type) and getattr(v, "__module__", None) == name and _id(v) not in _SEEN_CLASSES:
                 _SEEN_CLASSES.add(_id(v))
                 _DEEP_CLASSES.append((f"{name}.{v.__qualname__}", v, dict(v.__dict__)))
@@ -905,6 +908,7 @@ def _deep_snapshot(tops):
                     if _isinstance(f, _FunctionType) and _id(f) not in _SEEN_CLASSES:
                         _SEEN_CLASSES.add(_id(f))
                         _DEEP_CODES.append((f"{name}.{v.__qualname__}.{attr}", f, f.__code__))
+                        _CODE_IDS.setdefault(_id(f), f"{name}.{v.__qualname__}.{attr}")
 
 
 # The kernel's own packages: what sends a test cell's result to the grader (a reply's status patched

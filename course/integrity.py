@@ -255,11 +255,41 @@ def _primitive_registries() -> list:
 _PRIMITIVE_REGISTRIES = _primitive_registries()
 
 
+def _jit_miss_code():
+    """The code of the Python function a jitted function runs when it is not compiled yet (pjit's
+    ``cache_miss``): it traces the function, then lowers and compiles the program, after the function's
+    own frame has returned. An allowed jitted function (``jnp.linalg.norm``) covers its compilation too:
+    the lowering of the SVD its matrix 2-norm binds is JAX's, not the answer's."""
+    try:
+        from jax._src import pjit
+
+        return next((c for c in _nested(pjit._cpp_pjit.__code__, set()) if c.co_name == "cache_miss"
+                     and "fun" in c.co_freevars), None)
+    except (ImportError, AttributeError):
+        return None
+
+
+_JIT_MISS = _jit_miss_code()
+
+
+def _jitted_target(frame, allow):
+    """The id of the allowed code a ``cache_miss`` frame is compiling (read from its closure), or None."""
+    try:
+        fun = frame.f_locals.get("fun")
+    except Exception:  # noqa: BLE001
+        return None
+    f = _unwrap(fun) if _type(fun) is _FunctionType or _callable(fun) else None
+    code = f.__code__ if _type(f) is _FunctionType else None
+    return _id(code) if code is not None and _id(code) in allow else None
+
+
 def _library_state():
     """As imported: ``{id(class): (class, a copy of its dict)}`` for the classes the watched modules hold, and
     ``{id(function): (function, defaults, keyword defaults, its closure's contents, __wrapped__)}`` for their
     functions (behind decorators too): what an allowed function's reach is read from (see _reach)."""
     classes, functions = {}, {}
+    grader = _os.path.dirname(_os.path.abspath(__file__)) + _os.sep  # (the grader's own functions, its
+    # trampolines among them, are not read: their code and defaults are the guard's)
     for _, space in _list(_MODULE_DICTS.values()):
         for value in _list(space.values()):
             if _isinstance(value, type):
@@ -268,6 +298,9 @@ def _library_state():
                 continue
             for _ in range(8):
                 if _type(value) is _FunctionType and _id(value) not in functions:
+                    if _str.__str__(value.__code__.co_filename).startswith(grader):
+                        _GRADER_FUNCTIONS[_id(value)] = value
+                        break
                     functions[_id(value)] = _function_state(value)
                 value = _getattr(value, "__wrapped__", None) if _callable(value) else None
                 if value is None:
@@ -276,18 +309,22 @@ def _library_state():
 
 
 def _function_state(f):
-    cells = []
-    for cell in f.__closure__ or ():
+    """(f, its defaults, its keyword defaults' dict and a copy of it, its closure's cells, their contents,
+    its __wrapped__): what of a function an answer could change without changing its code."""
+    cells = _tuple(f.__closure__ or ())
+    contents = []
+    for cell in cells:
         try:
-            cells.append(cell.cell_contents)
+            contents.append(cell.cell_contents)
         except ValueError:
-            cells.append(_MISSING)
+            contents.append(_MISSING)
     kw = f.__kwdefaults__
-    return (f, f.__defaults__, dict(kw) if kw is not None else None, _tuple(cells),
+    return (f, f.__defaults__, kw, dict(kw) if kw is not None else None, cells, _tuple(contents),
             _vars(f).get("__wrapped__", _MISSING))
 
 
 _MISSING = object()
+_GRADER_FUNCTIONS: dict = {}  # id -> the grader's functions met in the library's namespaces (left out of reaches)
 _CLASS_DICTS, _FUNCTION_STATE = _library_state()
 _BUILTINS_DICT = _vars(_builtins)
 _BUILTINS_AS_IMPORTED = dict(_BUILTINS_DICT)
@@ -339,6 +376,8 @@ def _reach(function) -> frozenset:
             stack.extend(v for v in _list(_vars(obj).values()) if _callable(v))
             for registry in _PRIMITIVE_REGISTRIES:
                 rule = registry.get(obj)
+                if rule is not None and not _callable(rule):  # (mlir's LoweringRuleEntry: a slotted dataclass)
+                    rule = _getattr(rule, "rule", None)
                 if rule is not None:
                     stack.append(rule)
             continue
@@ -357,13 +396,15 @@ def _reach(function) -> frozenset:
                 elif _isinstance(value, _FunctionType):
                     stack.append(value)
             continue
+        if _type(obj) is _FunctionType and _GRADER_FUNCTIONS.get(_id(obj)) is obj:
+            continue
         state = _FUNCTION_STATE.get(_id(obj)) if _type(obj) is _FunctionType else None
         if state is not None and state[0] is not obj:
             state = None
         if state is not None:
             functions_read[_id(obj)] = state
-            if state[4] is not _MISSING and _callable(state[4]):
-                stack.append(state[4])  # (behind a decorator: the function it wraps, as imported)
+            if state[6] is not _MISSING and _callable(state[6]):
+                stack.append(state[6])  # (behind a decorator: the function it wraps, as imported)
             f = obj
         else:
             f = _unwrap(obj)
@@ -422,16 +463,15 @@ def _reach(function) -> frozenset:
                 if v is not None and not _isinstance(v, _ModuleType) and (_callable(v) or _isinstance(v, _Primitive)):
                     stack.append(v)
         if state is not None:
-            defaults, kwdefaults, cells = state[1], state[2], state[3]
+            defaults, kwdefaults, cells = state[1], state[3], state[5]
         else:
             defaults, kwdefaults = f.__defaults__, f.__kwdefaults__
-            cells = _tuple(_function_state(f)[3])
+            cells = _function_state(f)[5]
         stack.extend(v for v in cells if _callable(v) or _isinstance(v, _Primitive))
         stack.extend(v for v in (*(defaults or ()), *(kwdefaults or {}).values()) if _callable(v))
     result = _frozenset(out)
     _REACH_CACHE[_id(function)] = (function, result)
-    _READS[_id(function)] = (function, (_tuple((d, _tuple(m.keys()), _tuple(m.values())) for d, m in names_read.values()),
-                                        _tuple(classes_read.values()), _tuple(functions_read.values())))
+    _READS[_id(function)] = (function, _compile_reads(names_read, classes_read, functions_read))
     keep.append(result)
     _REACH_KEEP.append(keep)
     return result
@@ -440,32 +480,65 @@ def _reach(function) -> frozenset:
 _REACH_KEEP: list = []
 
 
+def _compile_reads(names_read, classes_read, functions_read):
+    """What _reach read, as flat tuples that :func:`_reads_changed` compares by identity in C loops (an allowed
+    function entered in a loop is checked each time: a few thousand names, well under a millisecond)."""
+    lookups = []  # (a dict's or a class's get, keys, values as imported, what to call a change)
+    for live, m in names_read.values():
+        lookups.append((live.get, _tuple(m.keys()), _tuple(m.values()), "the library's {} (rebound since it was imported)"))
+    proxies, sizes = [], []
+    for cls, size, keys, values in classes_read.values():
+        proxy = _type.__dict__["__dict__"].__get__(cls)
+        proxies.append(proxy)
+        sizes.append(size)
+        lookups.append((proxy.get, keys, values, "the library's class attribute {} (changed since it was imported)"))
+    functions, defaults, kwobjs, cells, contents, own, wrapped_then = [], [], [], [], [], [], []
+    for f, d, kw, kwcopy, fcells, fcontents, wrapped in functions_read.values():
+        functions.append(f)
+        defaults.append(d)
+        kwobjs.append(kw)
+        cells.extend(fcells)
+        contents.extend(fcontents)
+        own.append(_vars(f))
+        wrapped_then.append(wrapped)
+        if kwcopy:
+            lookups.append((kw.get, _tuple(kwcopy.keys()), _tuple(kwcopy.values()),
+                            "the keyword defaults of the library's {}"))
+    return (_tuple(lookups), _tuple(proxies), _tuple(sizes), _tuple(functions), _tuple(defaults), _tuple(kwobjs),
+            _tuple(cells), _tuple(contents), _tuple(own), _tuple(wrapped_then))
+
+
+_is = __import__("operator").is_
+_repeat = __import__("itertools").repeat
+_CONTENTS_OF = __import__("operator").attrgetter("cell_contents")
+
+
 def _reads_changed(function) -> str | None:
     """What the library an allowed function reaches reads has had changed since it was imported (a module's
-    name rebound, a class's method replaced, a function's defaults or closure changed), or None."""
+    name rebound, a class's method replaced, a function's defaults or closure changed), or None. Compared by
+    identity only: no method of anything stored there runs here."""
     entry = _READS.get(_id(function))
     if entry is None or entry[0] is not function:
         return None
-    names, classes, functions = entry[1]
+    lookups, proxies, sizes, functions, defaults, kwobjs, cells, contents, own, wrapped = entry[1]
     missing = _MISSING
-    for live, keys, values in names:
-        get = dict.get
-        for k, v in zip(keys, values):
-            if get(live, k, missing) is not v:
-                return f"the library's {k!s:.60} (rebound since it was imported)"
-    for cls, size, keys, values in classes:
-        now = _vars(cls)
-        if _len(now) != size or any(now.get(k, missing) is not v for k, v in zip(keys, values)):
-            return f"the library's class {_type.__dict__['__qualname__'].__get__(cls)!s:.60} (changed since it was imported)"
-    for state in functions:  # (by identity only: no method of anything stored there runs here)
-        now = _function_state(state[0])
-        kw_then, kw_now = state[2], now[2]
-        if (now[1] is not state[1] or now[4] is not state[4] or _len(now[3]) != _len(state[3])
-                or any(a is not b for a, b in zip(now[3], state[3]))
-                or (kw_then is None) != (kw_now is None)
-                or (kw_now is not None and (_len(kw_now) != _len(kw_then) or any(
-                    kw_now.get(k, missing) is not v for k, v in kw_then.items())))):
-            return f"the library's function {state[0].__qualname__!s:.60} (its defaults or closure changed)"
+    for get, keys, values, what in lookups:
+        if not all(map(_is, map(get, keys, _repeat(missing)), values)):
+            for k, v in zip(keys, values):
+                if get(k, missing) is not v:
+                    return what.format(f"{k!s:.60}")
+    if _tuple(map(_len, proxies)) != sizes:
+        return "a library class the allowed function uses (an attribute added since it was imported)"
+    # (a function's __defaults__ and __kwdefaults__ are not read here: each read is an audit event, and a
+    # write of them while a test cell runs is the grader's to see; the keyword defaults' contents are)
+    if not all(map(_is, map(dict.get, own, _repeat("__wrapped__"), _repeat(missing)), wrapped)):
+        return "what a library function the allowed function uses wraps (changed since it was imported)"
+    try:
+        same = all(map(_is, map(_CONTENTS_OF, cells), contents))
+    except ValueError:  # (a cell emptied)
+        same = False
+    if not same:
+        return "the closure of a library function the allowed function uses (changed since it was imported)"
     return None
 
 
@@ -1287,6 +1360,7 @@ class _Guard:
         allow = {_id(c) for c in self.ban.allow}
         reach_of = self.ban.reach  # id(code of an allowed function) -> what may run inside it (_reach)
         entries = self.ban.entries
+        jit_miss = _JIT_MISS
         unions: dict = {}  # (id(outer reach), id(inner reach)) -> their union (an allowed function inside another)
         escapes, own, runners = _ESCAPES, _OWN_IDS, _DEBUG_RUNNER_IDS
         thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
@@ -1375,6 +1449,12 @@ class _Guard:
                             raise Forbidden(why)
                     modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname)))
                     return
+                if code is jit_miss:  # (an allowed jitted function compiled after its frame returned: its lowering)
+                    target = _jitted_target(frame, allow)
+                    if target is not None:
+                        modes.append((frame, reach_of.get(target, _frozenset()), "the compilation of a function "
+                                      "the test allows"))
+                        return
                 if cid in runners:
                     target = _allowed_callback(frame, allow)
                     if target is not None:  # a run-time callback of a function the test allowed
