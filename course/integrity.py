@@ -1123,7 +1123,42 @@ def _unplain_walk(frame, foreign) -> str | None:
     code = frame.f_code  # (its arguments only: f_locals also holds the free variables of a closure, the test's own)
     n = code.co_argcount + code.co_kwonlyargcount + _bool(code.co_flags & 0x04) + _bool(code.co_flags & 0x08)
     local = frame.f_locals
-    stack = [(local[name], 0) for name in code.co_varnames[:n] if name in local]
+    return _unplain_values([local[name] for name in code.co_varnames[:n] if name in local], foreign)
+
+
+_TUPLE_NEW = _tuple.__new__
+
+
+def _made_by_library(frame) -> bool:
+    """Whether ``frame`` runs code a library made with exec (which counts as the answer's own): a special
+    method (a dataclass's __init__, __eq__...), or a namedtuple's __new__ (a lambda evaluated in a namespace
+    of its own: JAX's PjitInfo and DebugInfo are made so inside cg)."""
+    code = frame.f_code
+    name = _str_exact(code.co_name)
+    if name[:2] == "__" and name[-2:] == "__":
+        return True
+    if name != "<lambda>" or _str_exact(code.co_filename) != "<string>":
+        return False
+    try:
+        g = frame.f_globals
+        return (_type(g) is dict and dict.get(g, "_tuple_new") is _TUPLE_NEW
+                and _str_exact(dict.get(g, "__name__", "")).startswith("namedtuple_"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _unplain_returned(value, foreign) -> str | None:
+    """What the answer's code called back by an allowed function hands back to it that is not plain data, or
+    None (rv25 R8: an object whose ``shape`` property is a chain of library callables, returned by the
+    answer's operator to ``cg``, whose shape check ran ``jax.linear_transpose`` there). Never raises."""
+    try:
+        return _unplain_values([value], foreign)
+    except Exception:  # noqa: BLE001
+        return "a value that could not be read"
+
+
+def _unplain_values(values, foreign) -> str | None:
+    stack = [(v, 0) for v in values]
     seen = 0
     while stack:
         value, depth = stack.pop()
@@ -1410,13 +1445,13 @@ class _Guard:
                             if both is None or both[0] is not inside or both[1] is not more:
                                 both = unions[pair] = (inside, more, inside | more)
                             more = both[2]
-                        modes.append((frame, more, modes[-1][2]))
+                        modes.append((frame, more, modes[-1][2], modes[-1][3] + _tuple(entries.get(cid, ()))))
                         return
                     user = users.get(cid)
                     if user is None or user[0] is not code:
                         user = users[cid] = (code, _is_foreign_code(code, cwd))
                     if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
-                        modes.append((frame, None, None))
+                        modes.append((frame, None, None, modes[-1][3]))
                         return
                     if cid in inside:
                         return
@@ -1447,18 +1482,20 @@ class _Guard:
                                    f"answer's to change)")
                             violation(why, frame)
                             raise Forbidden(why)
-                    modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname)))
+                    modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname),
+                                  _tuple(entries.get(cid, ()))))
                     return
                 if code is jit_miss:  # (an allowed jitted function compiled after its frame returned: its lowering)
                     target = _jitted_target(frame, allow)
                     if target is not None:
                         modes.append((frame, reach_of.get(target, _frozenset()), "the compilation of a function "
-                                      "the test allows"))
+                                      "the test allows", _tuple(entries.get(target, ()))))
                         return
                 if cid in runners:
                     target = _allowed_callback(frame, allow)
                     if target is not None:  # a run-time callback of a function the test allowed
-                        modes.append((frame, reach_of.get(target, _frozenset()), "a callback the test allows"))
+                        modes.append((frame, reach_of.get(target, _frozenset()), "a callback the test allows",
+                                      _tuple(entries.get(target, ()))))
                         return
                 entry = known.get(cid)
                 if entry is None or entry[0] is not code:
@@ -1469,7 +1506,27 @@ class _Guard:
                     raise Forbidden(f"{label} is not allowed here")
             elif event == "return":
                 if modes and modes[-1][0] is frame:
-                    modes.pop()
+                    done = modes.pop()
+                    if done[1] is None and modes and modes[-1][1] is not None and not _made_by_library(frame):
+                        # the answer's code called back by an allowed function returns into it: what it hands
+                        # back is plain data (rv25 R8), and the library the allowed function runs is still as
+                        # imported (rv25 R4: changed by the callback, after the allowed function was entered)
+                        why = _unplain_returned(arg, lambda c: _is_foreign_code(c, cwd))
+                        if why is not None:
+                            why = (f"not plain data returned to {modes[-1][2]}, which this test allows: {why} (an "
+                                   f"allowed function is handed back arrays, numbers, strings, tuples, lists and "
+                                   f"dicts of them, and functions of your own)")
+                        else:
+                            for g in done[3]:
+                                changed = _reads_changed(g)
+                                if changed is not None:
+                                    why = (f"library code changed under {modes[-1][2]}, which this test allows: "
+                                           f"{changed} (a library's modules, classes and functions are not the "
+                                           f"answer's to change)")
+                                    break
+                        if why is not None:
+                            violation(why, frame)
+                            raise Forbidden(why)
             elif event == "c_call":
                 key = _id(arg)
                 if key in escapes:

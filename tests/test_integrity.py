@@ -1572,3 +1572,36 @@ def test_library_code_an_allowed_function_runs_may_not_be_changed_under_it():
     finally:
         jax.core.Tracer.__array__ = class_method
     assert msg is not None and "changed" in msg, msg
+
+
+def test_what_the_answers_code_hands_back_to_an_allowed_function_is_judged_too():
+    # rv25 R8: the answer's operator returned to cg an object whose `shape` property was a chain of library
+    # callables; cg's shape check ran jax.linear_transpose (which cg reaches itself) there. R4: the answer's
+    # operator rebound a name in a library module cg runs, after cg was entered.
+    import functools
+
+    import jax._src.scipy.sparse.linalg as sparse
+
+    cg = jax.scipy.sparse.linalg.cg
+    b = jnp.array([1.0, -1.0])
+    ran = []
+
+    class Out:
+        shape = property(functools.partial(ran.append))
+
+    msg = caught(lambda: cg(lambda x: Out(), b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "not plain data returned to cg" in msg, msg
+    saved = sparse._normalize_matvec
+
+    def operator(x):
+        sparse._normalize_matvec = functools.partial(saved)
+        return 2.0 * x
+
+    try:
+        msg = caught(lambda: cg(operator, b), jax.linear_transpose, allow=[cg])
+    finally:
+        sparse._normalize_matvec = saved
+    assert msg is not None and "library code changed under cg" in msg and "_normalize_matvec" in msg, msg
+    # honest: arrays, tuples of them, handed back; a namedtuple JAX makes inside cg is JAX's
+    assert caught(lambda: cg(lambda x: 2.0 * x, b), jax.linear_transpose, allow=[cg]) is None
+    assert caught(lambda: cg(lambda x: (2.0 * x[0], 3.0 * x[1]), (b, b)), jax.linear_transpose, allow=[cg]) is None
