@@ -327,6 +327,9 @@ _MISSING = object()
 _GRADER_FUNCTIONS: dict = {}  # id -> the grader's functions met in the library's namespaces (left out of reaches)
 _CLASS_DICTS, _FUNCTION_STATE = _library_state()
 _BUILTINS_DICT = _vars(_builtins)
+#: builtins an IPython kernel rebinds as it runs each cell (ipykernel's input forwarding, the display hooks)
+_KERNEL_BUILTINS = _frozenset({"input", "raw_input", "display", "get_ipython", "exit", "quit", "help", "copyright",
+                               "credits", "license", "dreload", "__IPYTHON__", "_", "__", "___"})
 _BUILTINS_AS_IMPORTED = dict(_BUILTINS_DICT)
 _REACH_CACHE: dict = {}  # id(function) -> (function, frozenset of ids of the code objects and C functions it reaches)
 _READS: dict = {}  # id(function) -> (function, what its reach was read from: checked when it is entered)
@@ -435,7 +438,7 @@ def _reach(function) -> frozenset:
             # module as imported: neither may change, nor be shadowed)
             if n in g:
                 read(live, n, g[n])
-            elif n in _BUILTINS_AS_IMPORTED:
+            elif n in _BUILTINS_AS_IMPORTED and n not in _KERNEL_BUILTINS:
                 read(_BUILTINS_DICT, n, _BUILTINS_AS_IMPORTED[n])
                 entry = names_read.get(_id(live))
                 if entry is None:
@@ -511,6 +514,20 @@ def _compile_reads(names_read, classes_read, functions_read):
 _is = __import__("operator").is_
 _repeat = __import__("itertools").repeat
 _CONTENTS_OF = __import__("operator").attrgetter("cell_contents")
+
+
+def _defaults_changed(function) -> str | None:
+    """Which library function ``function``'s reach holds has defaults other than as imported, or None. Read
+    when the test makes its check (reading a function's defaults is an audit event the grader refuses to the
+    answer's code); a write of them while the test runs is the grader's to see."""
+    entry = _READS.get(_id(function))
+    if entry is None or entry[0] is not function:
+        return None
+    functions, defaults, kwobjs = entry[1][3], entry[1][4], entry[1][5]
+    for f, d, kw in zip(functions, defaults, kwobjs):
+        if f.__defaults__ is not d or f.__kwdefaults__ is not kw:
+            return f"the defaults of the library's {_str_exact(f.__qualname__)!s:.60} (changed since it was imported)"
+    return None
 
 
 def _reads_changed(function) -> str | None:
@@ -607,6 +624,7 @@ class _Ban:
         self.allow: set = set()
         self.reach: dict = {}  # id(code of an allowed function) -> ids of what may run inside it (_reach)
         self.entries: dict = {}  # id(code of an allowed function) -> the functions whose reach it has
+        self.defaults_changed: list = []  # library functions an allowed function runs whose defaults changed
         for item in allow:
             f = _unwrap(_resolve(item))
             code = _getattr(f, "__code__", None)
@@ -618,6 +636,10 @@ class _Ban:
                         self.allow.add(inner)
                         self.reach[_id(inner)] = self.reach.get(_id(inner), _frozenset()) | reach
                         self.entries.setdefault(_id(inner), []).extend(g for g in (f, dispatcher) if g is not None)
+            for g in (f, dispatcher):
+                why = _defaults_changed(g) if g is not None else None
+                if why is not None and why not in self.defaults_changed:
+                    self.defaults_changed.append(why)
 
     def _add(self, obj, label, depth=0, home=None):
         """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the
@@ -1325,7 +1347,7 @@ def _unseen_thread(frame, expected) -> str | None:
 
 def _verify_genuine(ban: _Ban) -> list[str]:
     """Differences between the functions involved and their code at import time."""
-    problems = []
+    problems = list(ban.defaults_changed)
     for f, code in _OWN:
         if f.__code__ is not code:
             problems.append(f"course.integrity.{f.__name__} was modified")

@@ -1605,3 +1605,26 @@ def test_what_the_answers_code_hands_back_to_an_allowed_function_is_judged_too()
     # honest: arrays, tuples of them, handed back; a namedtuple JAX makes inside cg is JAX's
     assert caught(lambda: cg(lambda x: 2.0 * x, b), jax.linear_transpose, allow=[cg]) is None
     assert caught(lambda: cg(lambda x: (2.0 * x[0], 3.0 * x[1]), (b, b)), jax.linear_transpose, allow=[cg]) is None
+
+
+def test_the_defaults_of_library_code_an_allowed_function_runs_are_as_imported():
+    # a library function cg runs with its keyword defaults replaced before the check (its M, a Partial, is called)
+    import jax._src.scipy.sparse.linalg as sparse
+
+    cg = jax.scipy.sparse.linalg.cg
+    b = jnp.array([1.0, -1.0])
+    saved = sparse._cg_solve.__kwdefaults__
+    sparse._cg_solve.__kwdefaults__ = dict(saved)
+    try:
+        msg = caught(lambda: cg(lambda x: 2.0 * x, b), jax.hessian, allow=[cg])
+    finally:
+        sparse._cg_solve.__kwdefaults__ = saved
+    assert msg is not None and "the defaults of the library's _cg_solve" in msg, msg
+    saved_m = saved["M"]
+    saved["M"] = jax.tree_util.Partial(saved_m.func)  # in place: the dict's contents are compared at each entry
+    try:
+        msg = caught(lambda: cg(lambda x: 2.0 * x, b), jax.hessian, allow=[cg])
+    finally:
+        saved["M"] = saved_m
+    assert msg is not None and "keyword defaults" in msg, msg
+    assert caught(lambda: cg(lambda x: 2.0 * x, b), jax.hessian, allow=[cg]) is None
