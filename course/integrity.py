@@ -1148,25 +1148,65 @@ def _unplain_walk(frame, foreign) -> str | None:
     return _unplain_values([local[name] for name in code.co_varnames[:n] if name in local], foreign)
 
 
-_TUPLE_NEW = _tuple.__new__
+def _library_exec_codes() -> dict:
+    """id(code) -> code, for the methods of the library's classes that the library made with exec (a
+    dataclass's __init__, a namedtuple's __new__: JAX's PjitInfo and DebugInfo are made so inside cg), which
+    a file name like "<string>" would otherwise count as the answer's own code."""
+    out = {}
+    for cls, space in _list(_CLASS_DICTS.values()):
+        for value in _list(space.values()):
+            if _isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            for f in ((value.fget, value.fset, value.fdel) if _isinstance(value, property) else (value,)):
+                if _type(f) is _FunctionType and _str.__str__(f.__code__.co_filename).startswith("<"):
+                    out[_id(f.__code__)] = f.__code__
+    return out
 
 
-def _made_by_library(frame) -> bool:
-    """Whether ``frame`` runs code a library made with exec (which counts as the answer's own): a special
-    method (a dataclass's __init__, __eq__...), or a namedtuple's __new__ (a lambda evaluated in a namespace
-    of its own: JAX's PjitInfo and DebugInfo are made so inside cg)."""
-    code = frame.f_code
-    name = _str_exact(code.co_name)
-    if name[:2] == "__" and name[-2:] == "__":
-        return True
-    if name != "<lambda>" or _str_exact(code.co_filename) != "<string>":
-        return False
+_LIBRARY_EXEC = _library_exec_codes()
+_RETURNS = _frozenset(__import__("dis").opmap[n] for n in ("RETURN_VALUE", "YIELD_VALUE") if n in __import__("dis").opmap)
+_exc_info = _sys.exc_info
+_BaseException = _builtins.BaseException
+_EXC_CAUSE = _BaseException.__dict__["__cause__"]
+_EXC_CONTEXT = _BaseException.__dict__["__context__"]
+_EXC_ARGS = _BaseException.__dict__["args"]
+_EXC_DICT = _BaseException.__dict__["__dict__"]
+
+
+def _raised(frame) -> bool:
+    """Whether ``frame``, at its return event, is leaving by an exception (not at a return or a yield)."""
     try:
-        g = frame.f_globals
-        return (_type(g) is dict and dict.get(g, "_tuple_new") is _TUPLE_NEW
-                and _str_exact(dict.get(g, "__name__", "")).startswith("namedtuple_"))
+        return frame.f_code.co_code[frame.f_lasti] not in _RETURNS
     except Exception:  # noqa: BLE001
-        return False
+        return True
+
+
+def _unplain_exception(exc, foreign, depth=0) -> str | None:
+    """What makes an exception the answer's code raised into an allowed function not plain, or None: a class of
+    the answer's (or a library's, changed), arguments or attributes that are not plain data, or a cause or
+    context that is not (rv26 A3: a class whose __traceback__ property was a chain of library callables, read
+    by JAX's traceback filtering inside cg, ran jax.linear_transpose there). Never raises."""
+    try:
+        t = _type(exc)
+        name = _type.__dict__["__qualname__"].__get__(t)
+        if _type.__dict__["__flags__"].__get__(t) & (1 << 9):  # a heap type: the library's as imported only
+            entry = _CLASS_DICTS.get(_id(t))
+            now = _vars(t)
+            if (entry is None or entry[0] is not t or _len(now) != _len(entry[1])
+                    or any(now.get(k, _MISSING) is not v for k, v in entry[1].items())):
+                return f"an exception of a class of your own ({name!s:.60})"
+        why = _unplain_values([_EXC_ARGS.__get__(exc), dict(_EXC_DICT.__get__(exc))], foreign)
+        if why is not None:
+            return f"an exception ({name!s:.60}) carrying {why}"
+        if depth < 3:
+            for link in (_EXC_CAUSE.__get__(exc), _EXC_CONTEXT.__get__(exc)):
+                if link is not None:
+                    why = _unplain_exception(link, foreign, depth + 1)
+                    if why is not None:
+                        return why
+        return None
+    except Exception:  # noqa: BLE001
+        return "an exception that could not be read"
 
 
 def _unplain_returned(value, foreign) -> str | None:
@@ -1418,6 +1458,8 @@ class _Guard:
         reach_of = self.ban.reach  # id(code of an allowed function) -> what may run inside it (_reach)
         entries = self.ban.entries
         jit_miss = _JIT_MISS
+        library_exec = _LIBRARY_EXEC
+        raised = [False]  # the answer's code called back by an allowed function left it by an exception
         unions: dict = {}  # (id(outer reach), id(inner reach)) -> their union (an allowed function inside another)
         escapes, own, runners = _ESCAPES, _OWN_IDS, _DEBUG_RUNNER_IDS
         thread_start, start_code, start_name = _THREAD_START, _START_CODE, _START_NAME
@@ -1459,6 +1501,19 @@ class _Guard:
                 cid = _id(code)
                 if modes and modes[-1][1] is not None:  # inside a function the test allowed
                     inside = modes[-1][1]
+                    if raised[0]:
+                        exc = _exc_info()[1]
+                        if exc is not None:  # (the answer's exception, caught: the allowed function's except block
+                            # runs, and what it reads of the exception runs no library callable of the answer's)
+                            raised[0] = False
+                            why = _unplain_exception(exc, lambda c: _is_foreign_code(c, cwd))
+                            if why is not None:
+                                why = (f"not plain data raised into {modes[-1][2]}, which this test allows: {why} (an "
+                                       f"allowed function is handed back arrays, numbers, strings, tuples, lists and "
+                                       f"dicts of them, and functions of your own; an exception of Python's own, with "
+                                       f"a message, is fine)")
+                                violation(why, frame)
+                                raise Forbidden(why)
                     if cid in allow:
                         more = reach_of.get(cid, inside)
                         if more is not inside:
@@ -1471,7 +1526,7 @@ class _Guard:
                         return
                     user = users.get(cid)
                     if user is None or user[0] is not code:
-                        user = users[cid] = (code, _is_foreign_code(code, cwd))
+                        user = users[cid] = (code, _is_foreign_code(code, cwd) and library_exec.get(cid) is not code)
                     if user[1]:  # the answer's own code, called back by it (a dict's __getitem__, say)
                         modes.append((frame, None, None, modes[-1][3]))
                         return
@@ -1529,7 +1584,9 @@ class _Guard:
             elif event == "return":
                 if modes and modes[-1][0] is frame:
                     done = modes.pop()
-                    if done[1] is None and modes and modes[-1][1] is not None and not _made_by_library(frame):
+                    if done[1] is None and modes and modes[-1][1] is not None and _raised(frame):
+                        raised[0] = True  # (what it raised is judged once the allowed function has caught it)
+                    elif done[1] is None and modes and modes[-1][1] is not None:
                         # the answer's code called back by an allowed function returns into it: what it hands
                         # back is plain data (rv25 R8), and the library the allowed function runs is still as
                         # imported (rv25 R4: changed by the callback, after the allowed function was entered)

@@ -1628,3 +1628,49 @@ def test_the_defaults_of_library_code_an_allowed_function_runs_are_as_imported()
         saved["M"] = saved_m
     assert msg is not None and "keyword defaults" in msg, msg
     assert caught(lambda: cg(lambda x: 2.0 * x, b), jax.hessian, allow=[cg]) is None
+
+
+def test_an_exception_the_answers_code_raises_into_an_allowed_function_is_judged():
+    # rv26 A3: the answer's operator raised into cg an exception whose class had a __traceback__ property made
+    # of library callables; JAX's traceback filtering read it inside cg, where linear_transpose may run.
+    # rv26 A1, A1b: an operator named like a special method, or made with eval as a namedtuple's __new__ is,
+    # handed back an object that was not plain; code the library made with exec is told apart by identity now.
+    import functools
+
+    cg = jax.scipy.sparse.linalg.cg
+    b = jnp.array([1.0, -1.0])
+    ran = []
+
+    class Stop(Exception):
+        pass
+
+    Stop.__traceback__ = property(functools.partial(ran.append), slice)
+
+    def op(x):
+        raise Stop()
+
+    msg = caught(lambda: cg(op, b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "not plain data raised into cg" in msg, msg
+
+    class Out:
+        shape = property(functools.partial(ran.append))
+
+    def __op__(x):
+        return Out()
+
+    msg = caught(lambda: cg(__op__, b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "not plain data returned to cg" in msg, msg
+    made = eval("lambda x: _mk()", {"_tuple_new": tuple.__new__, "__name__": "namedtuple_op", "_mk": Out})
+    msg = caught(lambda: cg(made, b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "not plain data returned to cg" in msg, msg
+
+    def honest(x):  # an exception of Python's own, with a message, raised through cg and caught by the answer
+        raise ValueError("not positive definite")
+
+    def answer():
+        try:
+            cg(honest, b)
+        except ValueError:
+            return cg(lambda x: 2.0 * x, b)
+
+    assert caught(answer, jax.linear_transpose, allow=[cg]) is None
