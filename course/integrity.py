@@ -483,6 +483,9 @@ def _reach(function) -> frozenset:
 _REACH_KEEP: list = []
 
 
+_CLASS_KEYS_AS_IMPORTED: dict = {}  # id(a class's dict proxy, kept in _READS) -> its keys as imported
+
+
 def _compile_reads(names_read, classes_read, functions_read):
     """What _reach read, as flat tuples that :func:`_reads_changed` compares by identity in C loops (an allowed
     function entered in a loop is checked each time: a few thousand names, well under a millisecond)."""
@@ -494,6 +497,7 @@ def _compile_reads(names_read, classes_read, functions_read):
         proxy = _type.__dict__["__dict__"].__get__(cls)
         proxies.append(proxy)
         sizes.append(size)
+        _CLASS_KEYS_AS_IMPORTED[_id(proxy)] = _frozenset(_CLASS_DICTS[_id(cls)][1])
         lookups.append((proxy.get, keys, values, "the library's class attribute {} (changed since it was imported)"))
     functions, defaults, kwobjs, cells, contents, own, wrapped_then = [], [], [], [], [], [], []
     for f, d, kw, kwcopy, fcells, fcontents, wrapped in functions_read.values():
@@ -544,8 +548,16 @@ def _reads_changed(function) -> str | None:
             for k, v in zip(keys, values):
                 if get(k, missing) is not v:
                     return what.format(f"{k!s:.60}")
-    if _tuple(map(_len, proxies)) != sizes:
-        return "a library class the allowed function uses (an attribute added since it was imported)"
+    if _tuple(map(_len, proxies)) != sizes:  # (a library adds plain attributes to its classes as it runs, caches
+        # and counters: only a special method added since import changes what a library call runs)
+        for proxy, size in zip(proxies, sizes):
+            if _len(proxy) != size:
+                known = _CLASS_KEYS_AS_IMPORTED.get(_id(proxy), ())
+                for k, v in _list(proxy.items()):
+                    if _type(k) is not _str or (k[:2] == "__" and k[-2:] == "__" and k not in known and (
+                            _callable(v) or _hasattr(_type(v), "__get__"))):  # (not data: __annotations__, made on
+                        # first use, or copyreg's __slotnames__)
+                        return f"a library class the allowed function uses (its {k!s:.40} added since it was imported)"
     # (a function's __defaults__ and __kwdefaults__ are not read here: each read is an audit event, and a
     # write of them while a test cell runs is the grader's to see; the keyword defaults' contents are)
     if not all(map(_is, map(dict.get, own, _repeat("__wrapped__"), _repeat(missing)), wrapped)):
