@@ -91,7 +91,7 @@ import jax as _jax
 from course._threads import others_setter as _others_setter
 
 __all__ = ["Forbidden", "forbid", "concrete", "traced", "traced_program", "spec", "Program", "run_traced", "op_count",
-           "AUTODIFF", "LAYOUT_PRIMITIVES"]
+           "AUTODIFF", "LAYOUT_PRIMITIVES", "LIBRARIES"]
 
 
 class Forbidden(AssertionError):
@@ -484,6 +484,7 @@ _REACH_KEEP: list = []
 
 
 _CLASS_KEYS_AS_IMPORTED: dict = {}  # id(a class's dict proxy, kept in _READS) -> its keys as imported
+_CLASS_OF_PROXY: dict = {}  # id(a class's dict proxy, kept in _READS) -> the class
 
 
 def _compile_reads(names_read, classes_read, functions_read):
@@ -498,6 +499,7 @@ def _compile_reads(names_read, classes_read, functions_read):
         proxies.append(proxy)
         sizes.append(size)
         _CLASS_KEYS_AS_IMPORTED[_id(proxy)] = _frozenset(_CLASS_DICTS[_id(cls)][1])
+        _CLASS_OF_PROXY[_id(proxy)] = cls
         lookups.append((proxy.get, keys, values, "the library's class attribute {} (changed since it was imported)"))
     functions, defaults, kwobjs, cells, contents, own, wrapped_then = [], [], [], [], [], [], []
     for f, d, kw, kwcopy, fcells, fcontents, wrapped in functions_read.values():
@@ -534,6 +536,24 @@ def _defaults_changed(function) -> str | None:
     return None
 
 
+def _is_code_like(v) -> bool:
+    """What a library's read of a class attribute can run: a callable, a descriptor, an iterator."""
+    t = _type(v)
+    return _callable(v) or _hasattr(t, "__get__") or _hasattr(t, "__next__")
+
+
+def _added_matters(cls, k, v) -> bool:
+    """Whether ``k = v``, added to library class ``cls`` since import, changes what library code runs: code-like
+    itself, or hiding a code-like attribute the class inherits (plain data a library caches there does not)."""
+    if _is_code_like(v):
+        return True
+    for c in _type.__dict__["__mro__"].__get__(cls)[1:]:
+        space = _type.__dict__["__dict__"].__get__(c)
+        if k in space and _is_code_like(space[k]):
+            return True
+    return False
+
+
 def _reads_changed(function) -> str | None:
     """What the library an allowed function reaches reads has had changed since it was imported (a module's
     name rebound, a class's method replaced, a function's defaults or closure changed), or None. Compared by
@@ -548,15 +568,16 @@ def _reads_changed(function) -> str | None:
             for k, v in zip(keys, values):
                 if get(k, missing) is not v:
                     return what.format(f"{k!s:.60}")
-    if _tuple(map(_len, proxies)) != sizes:  # (a library adds plain attributes to its classes as it runs, caches
-        # and counters: only a special method added since import changes what a library call runs)
+    if _tuple(map(_len, proxies)) != sizes:  # (a library adds plain data to its classes as it runs, caches and
+        # counters, __annotations__ made on first use, copyreg's __slotnames__: only a callable, a descriptor or an
+        # iterator added since import, or a name that hides a method the class inherits, changes what a library call
+        # runs; rv27a B4 set ShapedArray.normalize, inherited until then, to a property made of library callables)
         for proxy, size in zip(proxies, sizes):
             if _len(proxy) != size:
                 known = _CLASS_KEYS_AS_IMPORTED.get(_id(proxy), ())
+                cls = _CLASS_OF_PROXY[_id(proxy)]
                 for k, v in _list(proxy.items()):
-                    if _type(k) is not _str or (k[:2] == "__" and k[-2:] == "__" and k not in known and (
-                            _callable(v) or _hasattr(_type(v), "__get__"))):  # (not data: __annotations__, made on
-                        # first use, or copyreg's __slotnames__)
+                    if _type(k) is not _str or (k not in known and _added_matters(cls, k, v)):
                         return f"a library class the allowed function uses (its {k!s:.40} added since it was imported)"
     # (a function's __defaults__ and __kwdefaults__ are not read here: each read is an audit event, and a
     # write of them while a test cell runs is the grader's to see; the keyword defaults' contents are)
@@ -1001,7 +1022,8 @@ def _changed_class(t) -> str | None:
         if entry is None or entry[0] is not c:
             continue
         now, then = _vars(c), entry[1]
-        if _len(now) != _len(then) or any(k not in now or now[k] is not v for k, v in then.items()):
+        if any(k not in now or now[k] is not v for k, v in then.items()) or (_len(now) != _len(then) and any(
+                _type(k) is not _str or (k not in then and _added_matters(c, k, v)) for k, v in _list(now.items()))):
             return f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object whose class was changed"
     return None
 _OBJECT_DTYPE_KIND = "O"
@@ -1136,6 +1158,108 @@ def _unplain_instance(value, t) -> str | None:
     return None
 
 
+def _jax_classes() -> frozenset:
+    """Every class defined in a module of JAX's when this module is imported (under the grader: before the
+    submission runs), so that no class of the answer's, whatever module it claims, is among them."""
+    out = _builtins.set()
+    for name, module in _list(_sys.modules.items()):
+        if module is None or name.split(".")[0] not in ("jax", "jaxlib"):
+            continue
+        try:
+            values = _list(_vars(module).values())
+        except TypeError:
+            continue
+        for v in values:
+            if _isinstance(v, _type) and (_getattr(v, "__module__", "") or "").split(".")[0] in ("jax", "jaxlib"):
+                out.add(v)
+    return _frozenset(out)
+
+
+def _slot_readers(t) -> tuple:
+    """(name, reader) for each slot of ``t`` and its bases, read by the slot's own descriptor (no method of
+    the object runs)."""
+    out = []
+    for c in _type.__dict__["__mro__"].__get__(t):
+        space = _type.__dict__["__dict__"].__get__(c)
+        slots = space.get("__slots__", ())
+        for name in ((slots,) if _type(slots) is _str else slots):
+            d = space.get(name)
+            if _type(name) is _str and name != "__weakref__" and _type(d).__name__ == "member_descriptor":
+                out.append((name, d.__get__))
+    return _tuple(out)
+
+
+def _jax_state_readers() -> tuple:
+    """What JAX reads of its own arrays and tracers whatever the function: type -> its readers (a tracer's
+    slots: aval, _trace and its subclass's val, primal, tangent...; an ArrayImpl's aval, a C getter), and
+    abstract value type -> its slots' readers."""
+    from jax._src import core as jcore
+    from jax._src.array import ArrayImpl
+
+    values = {}
+    for t in _PLAIN_TYPES:
+        if t is ArrayImpl:
+            prop = _type.__dict__["__dict__"].__get__(ArrayImpl).get("aval")
+            if _type(prop) is property and not _isinstance(prop.fget, _FunctionType):
+                values[t] = (("aval", prop.fget),)
+        elif _issubclass(t, jcore.Tracer):
+            values[t] = _slot_readers(t)
+    avals = {}
+    stack = [jcore.AbstractValue]
+    while stack:
+        t = stack.pop()
+        avals[t] = _slot_readers(t)
+        stack.extend(_type.__subclasses__(t))
+    return values, avals, jcore.Trace
+
+
+_JAX_STATE, _AVAL_SLOTS, _TRACE_BASE = _jax_state_readers()
+_JAX_CLASSES = _jax_classes()
+_SIMPLE = (_type(None), _bool, int, float, _str)
+
+
+def _unplain_jax_state(value, t, push) -> str | None:
+    """Why the state JAX reads of a JAX array or tracer (its aval, its trace, a tracer's other slots) is not
+    JAX's own, or None. rv27a: an answer set ``x.aval`` (a slot of every tracer, and settable on an ArrayImpl)
+    to an object whose ``shape`` was a chain of library callables, then handed ``x`` to cg or solve, where
+    JAX read it. Values that may be plain data (a shape, a tracer's primal) are handed to ``push``."""
+    name = _type.__dict__["__name__"].__get__(t)
+    for slot, read in _JAX_STATE[t]:
+        try:
+            v = read(value)
+        except Exception:  # noqa: BLE001 (a slot not set, an array deleted)
+            continue
+        vt = _type(v)
+        if slot == "aval":
+            if vt not in _AVAL_SLOTS:
+                return f"a {name!s:.60} whose aval is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object"
+            changed = _changed_class(vt)
+            if changed:
+                return f"a {name!s:.60} whose aval is {changed}"
+            parts = []
+            for part, read_part in _AVAL_SLOTS[vt]:
+                try:
+                    parts.append((part, read_part(v)))
+                except Exception:  # noqa: BLE001
+                    continue
+        elif slot == "_trace":
+            if vt not in _JAX_CLASSES or not _issubclass(vt, _TRACE_BASE) or _changed_class(vt):
+                return f"a {name!s:.60} whose trace is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object"
+            continue
+        else:
+            parts = [(slot, v)]
+        for part, pv in parts:
+            pt = _type(pv)
+            if pt in _PLAIN_TYPES or pt in (_tuple, _list, dict):
+                push(pv)
+            elif pt is _frozenset and all(_type(x) in _SIMPLE for x in _frozenset.__iter__(pv)):
+                continue
+            elif pt not in _JAX_CLASSES or _changed_class(pt) or _hasattr(pt, "__next__"):
+                return (f"a {name!s:.60} whose {part!s:.30} is a {_type.__dict__['__name__'].__get__(pt)!s:.60} "
+                        "object (JAX's own arrays and tracers carry JAX's own state)")
+    return None
+
+
 def _unplain_argument(frame, foreign) -> str | None:
     """What a function the test allows was handed that is not plain data, or ``None``.
 
@@ -1240,6 +1364,8 @@ def _unplain_values(values, foreign) -> str | None:
         t = _type(value)
         if t in _PLAIN_TYPES:
             changed = _changed_class(t) or (_unplain_instance(value, t) if t in _INSTANCE_DICTS else None)
+            if changed is None and t in _JAX_STATE and depth < 16:
+                changed = _unplain_jax_state(value, t, lambda v, d=depth + 1: stack.append((v, d)))
             if changed:
                 return changed
             if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
@@ -1262,7 +1388,16 @@ def _unplain_values(values, foreign) -> str | None:
         if t is _FunctionType:
             if foreign(value.__code__):
                 continue  # the answer's own function: the check follows it when it is called
-            return f"the library function {_label(value)} (pass a function of your own, a lambda, that calls it)"
+            made = _str_exact(value.__code__.co_filename)
+            for root in _LIBRARY_DIRS:
+                if made.startswith(root):
+                    made = made[_len(root):]
+            return (f"the library function {_label(value)} (made by {made!s:.60}: pass a function of your own, a "
+                    "lambda or a functools.partial of one, that calls it)")
+        if t is _functools.partial and _type(value.func) is _FunctionType and foreign(value.func.__code__):
+            # a partial of the answer's own function: what it is given reaches only that function, which the check
+            # follows, as the cells of a closure do (cg(partial(my_hvp, grad_w, w), b), with grad_w = jax.grad(cost))
+            continue
         if (t is _functools.partial and _type(value.func) is _FunctionType
                 and _id(value.func.__code__) in _LINEARIZED_IDS):
             # jax.linearize's result: a program JAX traced (under the check) and now only evaluates, with its
@@ -1772,8 +1907,16 @@ AUTODIFF = (
     "jax._src.interpreters.ad.JVPTrace", "jax._src.interpreters.ad.LinearizeTrace", "jax.experimental.jet",
 )
 
+#: The course's own library and the JAX libraries installed with it (diffrax brings lineax and
+#: optimistix): each does a step of some exercise in one call (gradtools' curvature products and
+#: paths, optax's tree arithmetic and second-order products, lineax's Jacobian operators, diffrax's
+#: interpolations, optimistix's root finds). A test bans them all unless its statement hands one out.
+LIBRARIES = ("gradtools", "optax", "optimistix", "lineax", "diffrax")
+
 _LIBRARY_TOPS = _frozenset({"builtins", "numpy", "jax", "jaxlib", "collections"})
 
+
+_PyTreeDef = _jax.tree_util.PyTreeDef
 
 try:  # JAX's pytree node types registered from Python: type -> (flatten, unflatten)
     from jax._src.tree_util import _registry as _TREE_REGISTRY
@@ -1798,14 +1941,34 @@ def _library_type(t, aux=_MISSING) -> bool:
     return _answer_code_in(aux) is None
 
 
+def _named_tuple_node(t) -> bool:
+    """Whether JAX flattens ``t`` as a named tuple (a subclass of tuple it was not told how to flatten:
+    Python's own tuple storage gives the children, and no method of the class runs)."""
+    return t is not _tuple and _issubclass(t, _tuple) and t not in _TREE_REGISTRY
+
+
 def _check_structure(treedef, what: str) -> None:
-    """Every node of ``treedef`` is a container of Python, NumPy or JAX (its unflatten runs no answer code)."""
+    """Every node of ``treedef`` is a container of Python, NumPy or JAX, or a named tuple, which
+    :func:`_plain_structure` turns into a tuple (unflattening then runs no answer code)."""
     node = treedef.node_data()
-    if node is not None and not _library_type(node[0], node[1]):
+    if node is not None and not _named_tuple_node(node[0]) and not _library_type(node[0], node[1]):
         raise Forbidden(f"{what} is an object of type {node[0].__qualname__}, defined by the answer; return "
-                        "arrays, numbers, or tuples, lists and dicts of them")
+                        "arrays, numbers, or tuples (named tuples too), lists and dicts of them")
     for child in treedef.children():
         _check_structure(child, what)
+
+
+def _plain_structure(treedef):
+    """``treedef`` with each named tuple not JAX's own made a plain tuple: a named tuple the answer defined
+    comes back as the tuple of its fields, unpacked and indexed alike, and its class (whose ``__new__`` an
+    answer can write) never runs."""
+    node = treedef.node_data()
+    if node is None:
+        return treedef
+    kids = [_plain_structure(child) for child in treedef.children()]
+    if _named_tuple_node(node[0]) and node[0] not in _JAX_CLASSES:  # (JAX's own, EighResult..., stay as they are)
+        node = (_tuple, None)
+    return _PyTreeDef.from_node_data_and_children(_jax.tree_util.default_registry, node, kids)
 
 
 def concrete(value, what: str = "the answer"):
@@ -1814,16 +1977,18 @@ def concrete(value, what: str = "the answer"):
     Call it inside :func:`forbid`'s block on what the answer returned: ``got =
     concrete(my_fn(x))``. Everything the answer could postpone (a custom pytree's flatten, an
     ``__array__``, ``__float__`` or ``__int__`` of its own) runs here, under the check, and a value
-    of a type the answer defined is refused; a value read only after the block would escape it.
+    of a type the answer defined is refused (but a named tuple, which the statement's "a tuple" allows,
+    is read as the plain tuple of its fields); a value read only after the block would escape it.
 
     Returns:
-        The same structure, each leaf a ``numpy.ndarray`` (or a ``bool``/``int``/``float``/``complex``
-        of exactly that type).
+        The same structure, named tuples as tuples, each leaf a ``numpy.ndarray`` (or a
+        ``bool``/``int``/``float``/``complex`` of exactly that type).
     """
     import numpy as np
 
     leaves, treedef = _jax.tree_util.tree_flatten(value)  # the answer's own flatten runs now
     _check_structure(treedef, what)
+    treedef = _plain_structure(treedef)
     out = []
     for leaf in leaves:
         t = type(leaf)
@@ -2293,6 +2458,7 @@ class Program:
         out = self._fn(*leaves)
         structure = _jax.tree.structure(self._shapes)
         _check_structure(structure, "the answer's output")  # unflattening runs no answer code, after the check
+        structure = _plain_structure(structure)
         return _jax.tree.unflatten(structure, out)
 
 

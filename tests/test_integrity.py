@@ -803,6 +803,43 @@ def test_run_traced_refuses_an_output_structure_of_the_answers_own():
     np.testing.assert_allclose(run_traced(lambda w: {"y": 2 * w}, W)["y"], 2 * W)
 
 
+def test_a_named_tuple_answer_is_read_as_the_plain_tuple_of_its_fields_and_its_class_never_runs():
+    import collections
+    import typing
+
+    from course.integrity import concrete, spec, traced_program
+
+    class Rates(typing.NamedTuple):  # a statement's "return a tuple" allows a named tuple (rv27b H1)
+        lo: jax.Array
+        hi: jax.Array
+
+    Pair = collections.namedtuple("Pair", "a b")
+    got = concrete(Rates(jnp.ones(2), {"k": Pair(2.0, [jnp.zeros(1), None])}))
+    assert type(got) is tuple and type(got[1]["k"]) is tuple and got[1]["k"][0] == 2.0
+    np.testing.assert_array_equal(got[0], np.ones(2))
+    program = traced_program(lambda w: Rates(w.sum(), 2 * w), spec(W.shape))
+    out = program(W)
+    assert type(out) is tuple
+    np.testing.assert_allclose(out[1], 2 * W)
+
+    class Loud(Pair):  # a named tuple whose constructor is the answer's: reading it must not call it
+        def __new__(cls, *args):
+            raise AssertionError("the answer's __new__ ran")
+
+    assert concrete(tuple.__new__(Loud, (1.0, 2.0))) == (1.0, 2.0)
+
+    @jax.tree_util.register_pytree_node_class
+    class Told(tuple):  # a tuple subclass with its own flatten is still the answer's type
+        def tree_flatten(self):
+            return tuple(self), None
+
+        @classmethod
+        def tree_unflatten(cls, aux, children):
+            return cls(children)
+
+    assert "Told" in caught(lambda: concrete(Told((1.0, 2.0))))
+
+
 def test_autodiff_catches_private_entry_points_and_jet_but_not_plain_jax():
     from jax._src import api
     from jax.experimental import jet
@@ -1678,3 +1715,74 @@ def test_an_exception_the_answers_code_raises_into_an_allowed_function_is_judged
             return cg(lambda x: 2.0 * x, b)
 
     assert caught(answer, jax.linear_transpose, allow=[cg]) is None
+
+
+def test_the_state_jax_reads_of_its_own_arrays_and_tracers_is_judged_too():
+    # rv27a B1-B3: the answer set the aval slot of a tracer (handed back to cg) or of an eager array (handed to
+    # jnp.linalg.solve or norm) to an object of its own whose shape or __getattr__ was a chain of library callables;
+    # JAX read the aval inside the allowed function. B4: a library class gained a method it used to inherit.
+    import functools
+
+    from jax._src import core as jcore
+
+    cg = jax.scipy.sparse.linalg.cg
+    b = jnp.array([1.0, -1.0])
+    ran = []
+
+    class Aval:
+        shape = property(functools.partial(ran.append))
+
+    def operator(x):
+        x.aval = Aval()
+        return x
+
+    msg = caught(lambda: cg(operator, b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "whose aval is a" in msg and "Aval" in msg, msg
+    A = jnp.eye(2)
+    A.aval = Aval()
+
+    def solve():
+        with jax.disable_jit():  # (solve's Python body entered with the array itself)
+            return jnp.linalg.solve(A, b)
+
+    msg = caught(solve, jax.linear_transpose, allow=[jnp.linalg.solve])
+    assert msg is not None and "whose aval is a" in msg, msg
+    assert not ran
+
+    def operator_b4(x):  # ShapedArray.normalize, inherited from AbstractValue, defined on the class itself
+        jcore.ShapedArray.normalize = property(functools.partial(ran.append))
+        return 2.0 * x
+
+    try:
+        msg = caught(lambda: cg(operator_b4, b), jax.linear_transpose, allow=[cg])
+    finally:
+        if "normalize" in vars(jcore.ShapedArray):
+            del jcore.ShapedArray.normalize
+    assert msg is not None and "ShapedArray object whose class was changed" in msg, msg
+    assert not ran
+    integrity._reach(cg)  # the same change seen as library code cg reads, whatever it is handed back
+    jcore.ShapedArray.normalize = property(functools.partial(ran.append))
+    try:
+        why = integrity._reads_changed(integrity._unwrap(cg))
+    finally:
+        del jcore.ShapedArray.normalize
+    assert why is not None and "normalize added since it was imported" in why, why
+    jcore.ShapedArray._a_cache_of_its_own = {}  # plain data a library adds to its class as it runs is no change
+    try:
+        assert integrity._reads_changed(integrity._unwrap(cg)) is None
+    finally:
+        del jcore.ShapedArray._a_cache_of_its_own
+
+    # honest: cg on an operator that is a partial of the answer's function, given a function JAX made (jax.grad);
+    # eager arrays, and tracers under jit, vmap and jvp, handed to and back from cg
+    grad = jax.grad(lambda w: 0.5 * w @ jnp.array([[3.0, 1.0], [1.0, 2.0]]) @ w)
+
+    def hvp(g, u):
+        return jax.jvp(g, (b,), (u,))[1]
+
+    assert caught(lambda: cg(functools.partial(hvp, grad), b), jax.linear_transpose, allow=[cg]) is None
+    H = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+    for run in (lambda: cg(lambda u: H @ u, b), lambda: jax.jit(lambda c: cg(lambda u: H @ u, c)[0])(b),
+                lambda: jax.vmap(lambda c: cg(lambda u: H @ u, c)[0])(jnp.stack([b, b])),
+                lambda: jnp.linalg.solve(H, b), lambda: jax.jit(jnp.linalg.solve)(H, b)):
+        assert caught(run, jax.linear_transpose, allow=[cg, jnp.linalg.solve]) is None
