@@ -1625,7 +1625,8 @@ class _Guard:
             """A code object met for the first time: a copy of a banned function, or in a banned file?"""
             if _plain_code(code) and _len(code.co_code) >= _MIN_SIGNATURE:
                 label = signatures.get(_signature(code))
-                if label is not None:
+                if label is not None and _is_foreign_code(code):  # (a library's own copy is not the answer's: optax
+                    # vendors JAX's module __getattr__, which jax.scipy.special runs as it is read)
                     return f"{label} (a copy of it)"
             fname = _str_exact(code.co_filename)
             for prefix, lab in prefixes:

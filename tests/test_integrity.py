@@ -1786,3 +1786,24 @@ def test_the_state_jax_reads_of_its_own_arrays_and_tracers_is_judged_too():
                 lambda: jax.vmap(lambda c: cg(lambda u: H @ u, c)[0])(jnp.stack([b, b])),
                 lambda: jnp.linalg.solve(H, b), lambda: jax.jit(jnp.linalg.solve)(H, b)):
         assert caught(run, jax.linear_transpose, allow=[cg, jnp.linalg.solve]) is None
+
+
+def test_a_librarys_own_copy_of_a_banned_function_is_not_the_answers():
+    # optax vendors JAX's deprecation __getattr__ (optax._src.deprecations): with optax banned, reading a name of
+    # jax.scipy.special ran JAX's own, the same code, refused as "a copy" (an honest L3 ex1 answer, logit and expit)
+    import optax._src.deprecations as vendored
+
+    def answer():  # (from-import asks the module for __path__, which runs its deprecation __getattr__)
+        from jax.scipy.special import expit, logit
+
+        return float(expit(logit(0.3)))
+
+    with forbid("optax"):
+        got = answer()
+    assert abs(got - 0.3) < 1e-12
+    # the same code as the answer's own (a notebook cell's file name) is a copy
+    inner = vendored.deprecation_getattr("m", {"x": ("gone", 1)})
+    code = inner.__code__.replace(co_filename="/tmp/ipykernel_1/1234.py")
+    getter = types.FunctionType(code, inner.__globals__, "mine", None, inner.__closure__)
+    msg = caught(lambda: getter("x"), "optax")
+    assert msg is not None and "a copy of it" in msg, msg
