@@ -1145,16 +1145,40 @@ def _instance_dict_types() -> dict:
 _INSTANCE_DICTS = _instance_dict_types()
 
 
-def _unplain_instance(value, t) -> str | None:
+def _unplain_instance(value, t, push=None) -> str | None:
     """Why a plain-typed value's own dict makes it not plain, or None: a special name stored on the
-    instance (an ``__array__`` numpy calls, rv24: on an eager shard_map's tracer) or a key that is not a str."""
+    instance (an ``__array__`` numpy calls, rv24: on an eager shard_map's tracer), a key that is not a str,
+    a name its class defines (rv28a: ``is_deleted``, which JAX calls as it hands an array to a compiled
+    program, stored on the array), or a value that is not data; the data values are handed to ``push``."""
     own = _INSTANCE_DICTS[t].__get__(value)
+    name = _type.__dict__["__qualname__"].__get__(t)
     if _type(own) is not dict:
-        return f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object with a dict of another kind"
-    for k in dict.keys(own):
+        return f"a {name!s:.80} object with a dict of another kind"
+    mro = _type.__dict__["__mro__"].__get__(t)
+    for k, v in _list(dict.items(own)):
         if _type(k) is not _str or (_str.startswith(k, "__") and _str.endswith(k, "__")):
-            return (f"a {_type.__dict__['__qualname__'].__get__(t)!s:.80} object with attributes of its own "
-                    "(an __array__ stored on it is called unseen)")
+            return f"a {name!s:.80} object with attributes of its own (an __array__ stored on it is called unseen)"
+        if any(k in _type.__dict__["__dict__"].__get__(c) for c in mro):
+            return f"a {name!s:.80} object whose own {k!s:.40} hides its class's (a method JAX calls)"
+        why = _judge_part(v, push, f"a {name!s:.60} whose attribute {k!s:.30}")
+        if why:
+            return why
+    return None
+
+
+def _judge_part(v, push, what) -> str | None:
+    """A value JAX's own objects hold (an aval's shape, a tracer's primal, an attribute stored on an array):
+    plain data is handed to ``push`` to be judged as the rest; an object of a class of JAX's as imported,
+    unchanged and not callable, or a frozenset of names, is taken as it is; anything else is not JAX's."""
+    vt = _type(v)
+    if vt in _PLAIN_TYPES or vt in (_tuple, _list, dict):
+        if push is not None:
+            push(v)
+        return None
+    if vt is _frozenset and all(_type(x) in _SIMPLE for x in _frozenset.__iter__(v)):
+        return None
+    if vt not in _JAX_CLASSES or _changed_class(vt) or _is_code_like(v):
+        return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object (JAX's objects hold JAX's own state)"
     return None
 
 
@@ -1249,14 +1273,9 @@ def _unplain_jax_state(value, t, push) -> str | None:
         else:
             parts = [(slot, v)]
         for part, pv in parts:
-            pt = _type(pv)
-            if pt in _PLAIN_TYPES or pt in (_tuple, _list, dict):
-                push(pv)
-            elif pt is _frozenset and all(_type(x) in _SIMPLE for x in _frozenset.__iter__(pv)):
-                continue
-            elif pt not in _JAX_CLASSES or _changed_class(pt) or _hasattr(pt, "__next__"):
-                return (f"a {name!s:.60} whose {part!s:.30} is a {_type.__dict__['__name__'].__get__(pt)!s:.60} "
-                        "object (JAX's own arrays and tracers carry JAX's own state)")
+            why = _judge_part(pv, push, f"a {name!s:.60} whose {part!s:.30}")
+            if why:
+                return why
     return None
 
 
@@ -1363,9 +1382,10 @@ def _unplain_values(values, foreign) -> str | None:
         seen += 1
         t = _type(value)
         if t in _PLAIN_TYPES:
-            changed = _changed_class(t) or (_unplain_instance(value, t) if t in _INSTANCE_DICTS else None)
-            if changed is None and t in _JAX_STATE and depth < 16:
-                changed = _unplain_jax_state(value, t, lambda v, d=depth + 1: stack.append((v, d)))
+            push = (lambda v, d=depth + 1: stack.append((v, d))) if depth < 16 else None
+            changed = _changed_class(t) or (_unplain_instance(value, t, push) if t in _INSTANCE_DICTS else None)
+            if changed is None and t in _JAX_STATE and push is not None:
+                changed = _unplain_jax_state(value, t, push)
             if changed:
                 return changed
             if _issubclass(t, _ARRAY_TYPES) and value.dtype.kind == _OBJECT_DTYPE_KIND:
@@ -1392,11 +1412,16 @@ def _unplain_values(values, foreign) -> str | None:
             for root in _LIBRARY_DIRS:
                 if made.startswith(root):
                     made = made[_len(root):]
-            return (f"the library function {_label(value)} (made by {made!s:.60}: pass a function of your own, a "
-                    "lambda or a functools.partial of one, that calls it)")
+            return (f"the library function {_str_exact(value.__code__.co_qualname)!s:.60} (from {made!s:.60}: pass a "
+                    "function of your own, a lambda or a functools.partial of one, that calls it)")
         if t is _functools.partial and _type(value.func) is _FunctionType and foreign(value.func.__code__):
             # a partial of the answer's own function: what it is given reaches only that function, which the check
-            # follows, as the cells of a closure do (cg(partial(my_hvp, grad_w, w), b), with grad_w = jax.grad(cost))
+            # follows, as the cells of a closure do (cg(partial(my_hvp, grad_w, w), b), with grad_w = jax.grad(cost));
+            # the function itself is judged (its __wrapped__, read by JAX's debug info: rv28a K2), and the keywords'
+            # names are str (one of the answer's class is compared with the parameters' names as it is called: K1)
+            if not all(_type(k) is _str for k in dict.keys(value.keywords)):
+                return "a partial whose keyword names are not plain strings"
+            stack.append((value.func, depth + 1))
             continue
         if (t is _functools.partial and _type(value.func) is _FunctionType
                 and _id(value.func.__code__) in _LINEARIZED_IDS):
@@ -1424,7 +1449,7 @@ def _unplain_values(values, foreign) -> str | None:
                 stack.append((k, depth + 1))
                 stack.append((v, depth + 1))
             continue
-        return f"a {_type.__getattribute__(t, '__qualname__')!s:.80} object"
+        return f"a {_type.__getattribute__(t, '__name__')!s:.80} object"
     return None
 
 

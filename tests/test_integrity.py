@@ -1807,3 +1807,45 @@ def test_a_librarys_own_copy_of_a_banned_function_is_not_the_answers():
     getter = types.FunctionType(code, inner.__globals__, "mine", None, inner.__closure__)
     msg = caught(lambda: getter("x"), "optax")
     assert msg is not None and "a copy of it" in msg, msg
+
+
+def test_what_an_array_or_a_partial_of_the_answers_holds_is_judged_where_jax_reads_it():
+    # rv28a D1-D4: an eager array handed to cg (as its right-hand side), solve or norm, its is_deleted (a method JAX
+    # calls as it hands the array to a compiled program) stored on the array itself as a chain of library callables.
+    # K1: a partial of the answer's function whose keyword name is a str of the answer's class (compared with the
+    # parameters' names as the partial is called); K2: the answer's function's __wrapped__ (read by JAX's debug info).
+    import functools
+
+    cg = jax.scipy.sparse.linalg.cg
+    ran = []
+    rhs = jnp.ones(3)
+    rhs.is_deleted = functools.partial(ran.append)
+    msg = caught(lambda: cg(lambda u: u, rhs), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "is_deleted hides its class's" in msg, msg
+    rhs.other = functools.partial(ran.append)  # not a name of the class, but not data either
+    del rhs.is_deleted
+    msg = caught(lambda: cg(lambda u: u, rhs), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "attribute other is a partial object" in msg, msg
+
+    class Key(str):
+        pass
+
+    def op(x, k=None):
+        return x
+
+    b = jnp.ones(3)
+    msg = caught(lambda: cg(functools.partial(op, **{Key("k"): None}), b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "keyword names are not plain strings" in msg, msg
+
+    class Wrapped:
+        pass
+
+    def op2(x):
+        return x
+
+    op2.__wrapped__ = Wrapped()
+    msg = caught(lambda: cg(functools.partial(op2), b), jax.linear_transpose, allow=[cg])
+    assert msg is not None and "a Wrapped object" in msg, msg
+    assert not ran
+    # honest: plain keywords and arguments of any kind given to the answer's own function
+    assert caught(lambda: cg(functools.partial(op, k=jax.grad(jnp.sum)), b), jax.linear_transpose, allow=[cg]) is None
