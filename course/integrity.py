@@ -180,22 +180,26 @@ def _code_of(obj):
     return _getattr(f, "__code__", None) if _isinstance(f, _FunctionType) else None
 
 
+def _module_values(tops):
+    """Every value in the namespace of a loaded module whose top-level package is in ``tops``."""
+    for name, mod in _list(_sys.modules.items()):
+        if mod is None or name.split(".")[0] not in tops:
+            continue
+        try:
+            yield from _list(_vars(mod).values())
+        except TypeError:
+            continue
+
+
 def _snapshot() -> dict:
     """``{id(function): (function, code)}`` for every function attribute of the watched modules."""
     snap = {}
-    for name, mod in _list(_sys.modules.items()):
-        if mod is None or name.split(".")[0] not in WATCHED:
+    for value in _module_values(WATCHED):
+        if not _callable(value) or _isinstance(value, (_ModuleType, type)):
             continue
-        try:
-            items = _list(_vars(mod).values())
-        except TypeError:
-            continue
-        for value in items:
-            if not _callable(value) or _isinstance(value, (_ModuleType, type)):
-                continue
-            f = _unwrap(value)
-            if _isinstance(f, _FunctionType):
-                snap[_id(f)] = (f, f.__code__)
+        f = _unwrap(value)
+        if _isinstance(f, _FunctionType):
+            snap[_id(f)] = (f, f.__code__)
     return snap
 
 
@@ -1185,18 +1189,8 @@ def _judge_part(v, push, what) -> str | None:
 def _jax_classes() -> frozenset:
     """Every class defined in a module of JAX's when this module is imported (under the grader: before the
     submission runs), so that no class of the answer's, whatever module it claims, is among them."""
-    out = _builtins.set()
-    for name, module in _list(_sys.modules.items()):
-        if module is None or name.split(".")[0] not in ("jax", "jaxlib"):
-            continue
-        try:
-            values = _list(_vars(module).values())
-        except TypeError:
-            continue
-        for v in values:
-            if _isinstance(v, _type) and (_getattr(v, "__module__", "") or "").split(".")[0] in ("jax", "jaxlib"):
-                out.add(v)
-    return _frozenset(out)
+    return _frozenset(v for v in _module_values(("jax", "jaxlib")) if _isinstance(v, _type)
+                      and (_getattr(v, "__module__", "") or "").split(".")[0] in ("jax", "jaxlib"))
 
 
 def _slot_readers(t) -> tuple:
