@@ -379,8 +379,9 @@ def _reach(function) -> frozenset:
             stack.append(obj.func)
             stack.extend(v for v in (*obj.args, *obj.keywords.values()) if _callable(v))
             continue
-        if _isinstance(obj, _Primitive):
-            stack.extend(v for v in _list(_vars(obj).values()) if _callable(v))
+        if _isinstance(obj, _Primitive):  # (its attributes as imported: rv29a E3 stored SciPy's svd on mul_p)
+            snap = _OBJECT_SNAPSHOT.get(_id(obj))
+            stack.extend(v for v in _list((snap if snap is not None else _vars(obj)).values()) if _callable(v))
             for registry in _PRIMITIVE_REGISTRIES:
                 rule = registry.get(obj)
                 if rule is not None and not _callable(rule):  # (mlir's LoweringRuleEntry: a slotted dataclass)
@@ -1170,10 +1171,11 @@ def _unplain_instance(value, t, push=None) -> str | None:
     return None
 
 
-def _judge_part(v, push, what) -> str | None:
+def _judge_part(v, push, what, depth=0) -> str | None:
     """A value JAX's own objects hold (an aval's shape, a tracer's primal, an attribute stored on an array):
     plain data is handed to ``push`` to be judged as the rest; an object of a class of JAX's as imported,
-    unchanged and not callable, or a frozenset of names, is taken as it is; anything else is not JAX's."""
+    unchanged and not callable, is taken with its own dict judged (_unplain_own_dict), a frozenset of names as it
+    is; anything else is not JAX's."""
     vt = _type(v)
     if vt in _PLAIN_TYPES or vt in (_tuple, _list, dict):
         if push is not None:
@@ -1181,8 +1183,54 @@ def _judge_part(v, push, what) -> str | None:
         return None
     if vt is _frozenset and all(_type(x) in _SIMPLE for x in _frozenset.__iter__(v)):
         return None
+    if vt is _COUNT and all(_type(x) is int for x in _COUNT.__reduce__(v)[1]):  # (a JaxprTrace's counter)
+        return None
     if vt not in _JAX_CLASSES or _changed_class(vt) or _is_code_like(v):
         return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object (JAX's objects hold JAX's own state)"
+    if depth < 4 and vt in _OWN_DICT_OF:  # (rv29a: what JAX reads of its own objects, a mesh's cached properties, an
+        # AxisData's fields, is in their own dicts: no name of the class hidden there, and data as the rest)
+        return _unplain_own_dict(v, vt, push, what, depth + 1)
+    return None
+
+
+def _own_dict_descriptor(t):
+    """The descriptor that reads the own dict of instances of ``t`` (no method of the object runs), or None."""
+    for c in _type.__dict__["__mro__"].__get__(t):
+        d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
+        if d is not None and _type(d).__name__ == "getset_descriptor":
+            return d
+    return None
+
+
+def _hides_code(t, k) -> bool:
+    """Whether an instance attribute ``k`` hides what class ``t`` defines as code (a method, a property, a
+    descriptor); a value a ``functools.cached_property`` stored under its own name does not."""
+    for c in _type.__dict__["__mro__"].__get__(t):
+        space = _type.__dict__["__dict__"].__get__(c)
+        if k in space:
+            return _is_code_like(space[k]) and _type(space[k]) is not _functools.cached_property
+    return False
+
+
+def _unplain_own_dict(v, vt, push, what, depth) -> str | None:
+    """Why the own dict of a JAX object is not JAX's: a key not a str, a name that hides one of its class's
+    methods (rv29a: ``process_primitive`` stored on a trace), a callable stored there, or a value not data."""
+    own = _OWN_DICT_OF[vt].__get__(v)
+    if _type(own) is not dict:
+        return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object with a dict of another kind"
+    for k, x in _list(dict.items(own)):
+        if _type(k) is not _str:
+            return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object with a key that is not a str"
+        if _hides_code(vt, k):
+            return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} whose own {k!s:.40} hides its class's"
+        if k == "__objclass__" and x is vt and _isinstance(v, _Enum):  # (an enum member's class: its own)
+            continue
+        if _isinstance(x, _TRACE_BASE):
+            why = _unplain_trace(x, push, depth)
+        else:
+            why = _judge_part(x, push, f"{what}'s {k!s:.30}", depth)
+        if why:
+            return why
     return None
 
 
@@ -1234,6 +1282,153 @@ def _jax_state_readers() -> tuple:
 _JAX_STATE, _AVAL_SLOTS, _TRACE_BASE = _jax_state_readers()
 _JAX_CLASSES = _jax_classes()
 _SIMPLE = (_type(None), _bool, int, float, _str)
+#: JAX's classes whose instances have an own dict: class -> the descriptor that reads it
+_OWN_DICT_OF = {t: d for t in _JAX_CLASSES for d in (_own_dict_descriptor(t),) if d is not None}
+_WEAKREF = __import__("weakref").ref
+_Enum = __import__("enum").Enum
+_COUNT = __import__("itertools").count
+_TRACE_SLOTS: dict = {}  # trace class -> its slots' readers
+
+
+def _unplain_trace(tr, push, depth=0) -> str | None:
+    """Why a trace, and the traces it holds (its parent...), is not JAX's own, or None: a class of JAX's as
+    imported and unchanged, nothing in its own dict that hides a method (rv29a T1-T3: ``process_primitive``
+    stored on the trace of the answer's own jvp or vmap, which the allowed function's first primitive ran), no
+    callable there, and JAX's objects or data in its slots and dict."""
+    seen = _builtins.set()
+    stack = [tr]
+    while stack:
+        tr = stack.pop()
+        if tr is None or _id(tr) in seen:
+            continue
+        seen.add(_id(tr))
+        if _len(seen) > 64:
+            return "a chain of more than 64 traces"
+        t = _type(tr)
+        name = _type.__dict__["__name__"].__get__(t)
+        if t not in _JAX_CLASSES or not _issubclass(t, _TRACE_BASE) or _changed_class(t):
+            return f"a trace of class {name!s:.60} (JAX's traces are JAX's own)"
+        slots = _TRACE_SLOTS.get(t)
+        if slots is None:
+            slots = _TRACE_SLOTS[t] = _slot_readers(t)
+        for slot, read in slots:
+            try:
+                v = read(tr)
+            except Exception:  # noqa: BLE001 (a slot not set)
+                continue
+            if _isinstance(v, _TRACE_BASE):
+                stack.append(v)
+            elif not (_type(v) is _WEAKREF and v() is tr):  # (a trace's weak reference to itself)
+                why = _judge_part(v, push, f"a {name!s:.60} whose {slot!s:.30}", depth + 1)
+                if why:
+                    return why
+        own = _OWN_DICT_OF.get(t)
+        if own is not None:
+            d = own.__get__(tr)
+            if _type(d) is not dict:
+                return f"a {name!s:.60} with a dict of another kind"
+            for k, v in _list(dict.items(d)):
+                if _type(k) is not _str or _hides_code(t, k):
+                    return f"a {name!s:.60} whose own {k!s:.40} hides its class's (a method JAX calls on it)"
+                if _isinstance(v, _TRACE_BASE):
+                    stack.append(v)
+                    continue
+                why = _judge_part(v, push, f"a {name!s:.60} whose {k!s:.30}", depth + 1)
+                if why:
+                    return why
+    return None
+
+
+try:
+    from jax._src.core import trace_ctx as _TRACE_CTX
+except ImportError:  # another JAX: the current trace is not read
+    _TRACE_CTX = None
+
+
+def _unplain_current_trace(foreign) -> str | None:
+    """Why the trace JAX binds primitives on now (and its parents) is not JAX's own, or None: read as an
+    allowed function is entered and as the answer's code returns into it (rv29a T3, E1: an allowed function
+    handed only concrete arrays still binds on the current trace, JAX's eval_trace at the top). Never raises."""
+    if _TRACE_CTX is None:
+        return None
+    try:
+        found = []
+        why = _unplain_trace(_TRACE_CTX.trace, found.append)
+        return why if why is not None else _unplain_values(found, foreign)
+    except Exception:  # noqa: BLE001
+        return "a trace that could not be read"
+
+
+def _library_objects() -> tuple:
+    """JAX's objects with a dict of their own, as imported: those the modules of JAX hold (its primitives, its
+    eval_trace, its jitted and custom_jvp functions, its configuration) and the primitives its rule tables hold,
+    each as (object, descriptor of its dict, the dict, a copy of it)."""
+    out, seen = [], _builtins.set()
+    values = _list(_module_values(("jax", "jaxlib")))
+    for table in _PRIMITIVE_REGISTRIES:
+        values.extend(_list(table))
+    for v in values:
+        t = _type(v)
+        if _id(v) in seen or t not in _OWN_DICT_OF or _isinstance(v, (type, _ModuleType)):
+            continue
+        seen.add(_id(v))
+        try:
+            d = _OWN_DICT_OF[t].__get__(v)
+        except TypeError:  # (a class JAX names after NumPy's scalar types)
+            continue
+        if _type(d) is dict:
+            out.append((v, _OWN_DICT_OF[t], d, dict(d)))
+    return _tuple(out)
+
+
+_LIBRARY_OBJECTS = _library_objects()
+_OBJECT_SNAPSHOT = {_id(o): snap for o, _, _, snap in _LIBRARY_OBJECTS}  # (read by _reach: a primitive's rules)
+_LO_OBJECTS = _tuple(o for o, _, _, _ in _LIBRARY_OBJECTS)
+_LO_DESCRIPTORS = _tuple(d for _, d, _, _ in _LIBRARY_OBJECTS)
+_LO_DICTS = _tuple(d for _, _, d, _ in _LIBRARY_OBJECTS)
+_LO_SIZES = _tuple(_len(s) for _, _, _, s in _LIBRARY_OBJECTS)
+_LO_FLAT = (_tuple(d for _, _, d, s in _LIBRARY_OBJECTS for _ in s),
+            _tuple(k for _, _, _, s in _LIBRARY_OBJECTS for k in s),
+            _tuple(v for _, _, _, s in _LIBRARY_OBJECTS for v in s.values()))
+
+
+def _library_objects_changed() -> str | None:
+    """Which of JAX's objects had a callable stored on it since import, or a name hiding its class's, or a
+    value not data, or None (rv29a E1: a chain of library callables stored as ``process_primitive`` on JAX's
+    eval_trace; E3: a partial of SciPy's svd stored on ``mul_p``, which jnp.linalg.norm binds). A library's own
+    caches (a mesh's cached properties, the configuration a notebook sets) are data, and pass. Compared by
+    identity first, in C loops; never raises."""
+    try:
+        if (_tuple(map(_len, _LO_DICTS)) == _LO_SIZES
+                and all(map(_is, map(_call_get, _LO_DESCRIPTORS, _LO_OBJECTS), _LO_DICTS))
+                and all(map(_is, map(dict.get, _LO_FLAT[0], _LO_FLAT[1], _repeat(_MISSING)), _LO_FLAT[2]))):
+            return None
+        for obj, desc, d, snap in _LIBRARY_OBJECTS:
+            live = desc.__get__(obj)
+            t = _type(obj)
+            name = _type.__dict__["__name__"].__get__(t)
+            if _type(live) is not dict:
+                return f"JAX's {name!s:.60} object (its dict replaced)"
+            if live is d and _len(live) == _len(snap) and all(dict.get(live, k, _MISSING) is v for k, v in snap.items()):
+                continue
+            for k, v in _list(dict.items(live)):
+                if dict.get(snap, k, _MISSING) is v:
+                    continue
+                if _type(k) is not _str:
+                    return f"JAX's {name!s:.60} object (a key that is not a str stored on it)"
+                if _is_code_like(v):
+                    return f"JAX's {name!s:.60} object (its {k!s:.40} set to a {_type(v).__name__!s:.40} since import)"
+                if k not in snap and _hides_code(t, k):
+                    return f"JAX's {name!s:.60} object (its own {k!s:.40} hides its class's)"
+                if _type(v) not in _SIMPLE and not _library_type(_type(v)):
+                    return f"JAX's {name!s:.60} object (its {k!s:.40} set to a {_type(v).__name__!s:.40} object)"
+        return None
+    except Exception:  # noqa: BLE001
+        return "JAX's objects could not be read"
+
+
+def _call_get(desc, obj):
+    return desc.__get__(obj)
 
 
 def _unplain_jax_state(value, t, push) -> str | None:
@@ -1261,8 +1456,9 @@ def _unplain_jax_state(value, t, push) -> str | None:
                 except Exception:  # noqa: BLE001
                     continue
         elif slot == "_trace":
-            if vt not in _JAX_CLASSES or not _issubclass(vt, _TRACE_BASE) or _changed_class(vt):
-                return f"a {name!s:.60} whose trace is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object"
+            why = _unplain_trace(v, push)
+            if why:
+                return f"a {name!s:.60} whose trace is not JAX's: {why}"
             continue
         else:
             parts = [(slot, v)]
@@ -1368,6 +1564,31 @@ def _unplain_returned(value, foreign) -> str | None:
         return "a value that could not be read"
 
 
+def _unplain_function_fields(f) -> str | None:
+    """Why what JAX's debug information and ``inspect.signature`` read of the answer's function, outside its
+    dict, is not plain, or None: its names (rv29a N1: a ``__name__`` of a str class of the answer's, whose
+    ``__format__`` ran a chain of library callables as cg's debug information formatted it), its module and
+    doc, its defaults (N2: a tuple class whose ``__bool__`` did), its keyword defaults and annotations (their
+    keys; the values are handed to the function only, or kept as they are)."""
+    code = f.__code__
+    for what, v in (("__name__", f.__name__), ("__qualname__", f.__qualname__), ("code's name", code.co_name),
+                    ("code's qualified name", code.co_qualname), ("code's file name", code.co_filename)):
+        if _type(v) is not _str:
+            return f"a function whose {what} is a {_type.__dict__['__name__'].__get__(_type(v))!s:.40}, not a str"
+    for what, v in (("__module__", f.__module__), ("__doc__", f.__doc__)):
+        if v is not None and _type(v) is not _str:
+            return f"a function whose {what} is a {_type.__dict__['__name__'].__get__(_type(v))!s:.40}, not a str"
+    if not all(_type(n) is _str for n in _tuple.__iter__(code.co_varnames)):
+        return "a function whose parameter names are not plain strings"
+    d = f.__defaults__
+    if d is not None and _type(d) is not _tuple:
+        return f"a function whose defaults are a {_type.__dict__['__name__'].__get__(_type(d))!s:.40}, not a tuple"
+    for what, m in (("keyword defaults", f.__kwdefaults__), ("annotations", f.__annotations__)):
+        if m is not None and (_type(m) is not dict or not all(_type(k) is _str for k in dict.keys(m))):
+            return f"a function whose {what} are not a dict with plain string keys"
+    return None
+
+
 def _unplain_values(values, foreign) -> str | None:
     stack = [(v, 0) for v in values]
     seen = 0
@@ -1400,8 +1621,12 @@ def _unplain_values(values, foreign) -> str | None:
             if own:
                 stack.append((dict.get(own, "__wrapped__"), depth + 1))
         if t is _FunctionType:
-            if foreign(value.__code__):
-                continue  # the answer's own function: the check follows it when it is called
+            if foreign(value.__code__):  # the answer's own function: the check follows it when it is called, and
+                # what JAX and inspect read of it without calling it is plain (rv29a N1, N2)
+                why = _unplain_function_fields(value)
+                if why is not None:
+                    return why
+                continue
             made = _str_exact(value.__code__.co_filename)
             for root in _LIBRARY_DIRS:
                 if made.startswith(root):
@@ -1726,12 +1951,27 @@ class _Guard:
                                    f"answer's to change)")
                             violation(why, frame)
                             raise Forbidden(why)
+                    changed = _library_objects_changed() or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd))
+                    if changed is not None:  # (rv29a: what JAX's own objects hold, the trace it binds on among them)
+                        why = (f"JAX's state changed under {_str_exact(code.co_qualname)}, which this test allows: "
+                               f"{changed} (JAX's objects and traces are not the answer's to change)")
+                        violation(why, frame)
+                        raise Forbidden(why)
                     modes.append((frame, reach_of.get(cid, _frozenset()), _str_exact(code.co_qualname),
                                   _tuple(entries.get(cid, ()))))
                     return
                 if code is jit_miss:  # (an allowed jitted function compiled after its frame returned: its lowering)
                     target = _jitted_target(frame, allow)
                     if target is not None:
+                        changed = (next((c for g in entries.get(target, ()) for c in (_reads_changed(g),) if c), None)
+                                   or _library_objects_changed()
+                                   or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
+                        if changed is not None:  # (as the allowed function is entered: rv29a E3 ran norm jitted)
+                            why = (f"library code or JAX's state changed under the compilation of a function the test "
+                                   f"allows: {changed} (a library's code, objects and traces are not the answer's to "
+                                   f"change)")
+                            violation(why, frame)
+                            raise Forbidden(why)
                         modes.append((frame, reach_of.get(target, _frozenset()), "the compilation of a function "
                                       "the test allows", _tuple(entries.get(target, ()))))
                         return
@@ -1770,6 +2010,12 @@ class _Guard:
                                            f"{changed} (a library's modules, classes and functions are not the "
                                            f"answer's to change)")
                                     break
+                            if why is None:
+                                changed = (_library_objects_changed()
+                                           or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
+                                if changed is not None:
+                                    why = (f"JAX's state changed under {modes[-1][2]}, which this test allows: "
+                                           f"{changed} (JAX's objects and traces are not the answer's to change)")
                         if why is not None:
                             violation(why, frame)
                             raise Forbidden(why)

@@ -1548,6 +1548,11 @@ def test_inside_an_allowed_function_only_the_banned_functions_it_calls_itself_ru
     msg = caught(shard_answer, jax.jacrev, allow=[gt.numerical_rank])
     assert msg is not None and "not plain data" in msg and "ShardMapTracer" in msg
     monkeypatch.setattr(integrity, "_unplain_argument", lambda frame, foreign: None)
+    # (shard_map's own trace holds its mesh, a callable object with a NumPy array of devices: the current trace
+    # is refused as the allowed function is entered, rv29a; the rule after it alone)
+    msg = caught(shard_answer, jax.jacrev, allow=[gt.numerical_rank])
+    assert msg is not None and "JAX's state changed under numerical_rank" in msg and "ShardMapTrace" in msg
+    monkeypatch.setattr(integrity, "_unplain_current_trace", lambda foreign: None)
     msg = caught(shard_answer, jax.jacrev, allow=[gt.numerical_rank])
     assert msg is not None and "not even inside numerical_rank" in msg
 
@@ -1849,3 +1854,80 @@ def test_what_an_array_or_a_partial_of_the_answers_holds_is_judged_where_jax_rea
     assert not ran
     # honest: plain keywords and arguments of any kind given to the answer's own function
     assert caught(lambda: cg(functools.partial(op, k=jax.grad(jnp.sum)), b), jax.linear_transpose, allow=[cg]) is None
+
+
+def test_what_jax_and_inspect_read_of_the_answers_function_and_jaxs_traces_and_objects_is_judged(monkeypatch):
+    # rv29a: a chain of library callables carried into an allowed function where no argument holds it
+    from jax._src import core as jcore
+
+    cg = jax.scipy.sparse.linalg.cg
+    H = jnp.diag(jnp.array([2.0, 3.0, 4.0]))
+    box = []
+    chain = functools.partial(max, 0, key=functools.partial(next, filter(None, map(box.append, map(
+        functools.partial(jax.hessian, f), [W])))))
+
+    # N1, N2: the operator's __name__ (cg's debug information formats it) and its __defaults__ (inspect asks
+    # "if defaults:"), of classes of the answer's own
+    class Name(str):
+        __format__ = staticmethod(lambda spec: chain() or "op")
+
+    class Defaults(tuple):
+        __bool__ = staticmethod(lambda: chain() or True)
+
+    def named(u):
+        return H @ u
+
+    def defaulted(u, scale=1.0):
+        return scale * (H @ u)
+
+    named.__name__ = Name("named")
+    defaulted.__defaults__ = Defaults((1.0,))
+    for op, what in ((named, "__name__ is a Name"), (defaulted, "defaults are a Defaults")):
+        msg = caught(lambda: cg(op, W), jax.hessian, allow=[cg])
+        assert msg is not None and what in msg, msg
+
+    # T: process_primitive stored on the trace of the answer's own jvp; handed a tracer, or only run under it
+    def on_trace(hand_tracer):
+        def vehicle(r):
+            r._trace.process_primitive = chain
+            return cg(lambda u: H @ u, r if hand_tracer else W)[0] * r
+
+        try:
+            jax.jvp(vehicle, (W,), (W,))
+        except TypeError:
+            pass
+
+    for hand, what in ((True, "JVPTracer whose trace is not JAX's"), (False, "JAX's state changed under cg")):
+        msg = caught(lambda: on_trace(hand), jax.hessian, allow=[cg])
+        assert msg is not None and what in msg and "process_primitive hides its class's" in msg, msg
+
+    # E1: JAX's own eval_trace, the trace at the top; E3: a callable stored on a primitive norm binds (it is not
+    # in norm's reach either: the primitive's attributes are read as imported)
+    norm = jnp.linalg.norm
+
+    def on_eval_trace():
+        jcore.eval_trace.process_primitive = chain
+        try:
+            with jax.disable_jit():
+                norm(W)
+        finally:
+            vars(jcore.eval_trace).pop("process_primitive", None)
+
+    msg = caught(on_eval_trace, jax.hessian, allow=[norm])
+    assert msg is not None and "EvalTrace object (its process_primitive set to a partial" in msg, msg
+    monkeypatch.setattr(jax.lax.mul_p, "_note", functools.partial(jax.hessian, f), raising=False)
+    msg = caught(lambda: norm(W), jax.hessian, allow=[norm])
+    assert msg is not None and "Primitive object (its _note set to a partial" in msg, msg
+    assert id(integrity._unwrap(jax.hessian).__code__) not in integrity._reach(jax.lax.mul_p)
+    monkeypatch.undo()
+    assert not box  # (jax.hessian never ran)
+
+    # honest: a named operator under grad through JAX's solvers (partial evaluation's trace holds a counter)
+    def matvec(u, scale=1.0):
+        """H u."""
+        return scale * (H @ u)
+
+    for solver in (cg, jax.scipy.sparse.linalg.gmres, jax.scipy.sparse.linalg.bicgstab):
+        with forbid(jax.hessian, allow=[solver]):
+            got = jax.grad(lambda b: solver(functools.partial(matvec, scale=2.0), b)[0].sum())(W)
+        np.testing.assert_allclose(got, 1 / (2 * jnp.diag(H)), rtol=1e-6)
