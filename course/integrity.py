@@ -236,9 +236,10 @@ _STDLIB_READ = _frozenset({"functools", "operator", "itertools", "collections", 
 _MODULE_DICTS = _module_dicts()
 
 
-def _primitive_registries() -> list:
+def _primitive_registries(outer=None) -> list:
     """The dicts, keyed by JAX primitives, in which JAX registers each primitive's rules (its lowering,
-    batching, differentiation and partial-evaluation rules): how a primitive's own code is reached."""
+    batching, differentiation and partial-evaluation rules): how a primitive's own code is reached. The dicts
+    of such dicts (per-platform tables) go to ``outer``."""
     out = []
     for name in ("jax._src.interpreters.mlir", "jax._src.interpreters.ad", "jax._src.interpreters.batching",
                  "jax._src.interpreters.partial_eval", "jax._src.dispatch", "jax._src.interpreters.pxla"):
@@ -252,11 +253,22 @@ def _primitive_registries() -> list:
             if any(_isinstance(k, _Primitive) for k in keys):
                 out.append(d)
             else:  # (per-platform tables: a dict of such dicts)
-                stack.extend(v for v in _list(d.values())[:64] if _isinstance(v, dict))
+                inner = [v for v in _list(d.values())[:64] if _isinstance(v, dict)]
+                if inner and outer is not None:
+                    outer.append(d)
+                stack.extend(inner)
     return out
 
 
-_PRIMITIVE_REGISTRIES = _primitive_registries()
+_REGISTRY_TABLES: list = []  # the dicts of per-platform rule tables
+_PRIMITIVE_REGISTRIES = _primitive_registries(_REGISTRY_TABLES)
+#: the rule tables as imported (rv30 R: a rule registered for mul_p before the test, in a platform's table JAX does
+#: not compile for, put a banned function into norm's reach): what _reach reads, and what is compared at each entry
+_REGISTRY_SNAPSHOT = _tuple((r, dict(r)) for r in _PRIMITIVE_REGISTRIES)
+_REGISTRY_IDS = _frozenset(_id(r) for r in _PRIMITIVE_REGISTRIES)
+_REGISTRY_FLAT = (_tuple(r for r, snap in _REGISTRY_SNAPSHOT for _ in snap),
+                  _tuple(k for _, snap in _REGISTRY_SNAPSHOT for k in snap),
+                  _tuple(v for _, snap in _REGISTRY_SNAPSHOT for v in snap.values()))
 
 
 def _jit_miss_code():
@@ -382,7 +394,7 @@ def _reach(function) -> frozenset:
         if _isinstance(obj, _Primitive):  # (its attributes as imported: rv29a E3 stored SciPy's svd on mul_p)
             snap = _OBJECT_SNAPSHOT.get(_id(obj))
             stack.extend(v for v in _list((snap if snap is not None else _vars(obj)).values()) if _callable(v))
-            for registry in _PRIMITIVE_REGISTRIES:
+            for _, registry in _REGISTRY_SNAPSHOT:  # (as imported)
                 rule = registry.get(obj)
                 if rule is not None and not _callable(rule):  # (mlir's LoweringRuleEntry: a slotted dataclass)
                     rule = _getattr(rule, "rule", None)
@@ -1193,8 +1205,89 @@ def _judge_part(v, push, what, depth=0) -> str | None:
     return None
 
 
+_DEEP_SLOTS: dict = {}  # class -> its slots' readers (for _judge_deep)
+_THREAD_LOCAL = __import__("_thread")._local
+
+
+class _LocalDict:
+    """Reads a thread-local object's dict for the current thread (threading.local's own C lookup)."""
+
+    @staticmethod
+    def __get__(obj):
+        return _THREAD_LOCAL.__getattribute__(obj, "__dict__")
+
+
+_LOCAL_DICT = _LocalDict()
+
+
+def _judge_deep(v, what) -> str | None:
+    """Why a value stored in one of JAX's objects since import is not data or JAX's own, read all the way down:
+    containers, the own dicts and slots of JAX's objects, the fields of JAX's named tuples (rv30 S: a SourceInfo of
+    JAX's, stored in JAX's source-info context, whose traceback was an object of the answer's class: its __bool__
+    ran as the first primitive was bound). Plain values, arrays (judged as arguments are) and functions refused."""
+    stack, seen = [(v, 0)], 0
+    while stack:
+        x, depth = stack.pop()
+        seen += 1
+        if seen > 20_000 or depth > 12:
+            return f"{what} holds more than the check reads"
+        t = _type(x)
+        if t in _SIMPLE or t is bytes or t is complex:
+            continue
+        if t is _tuple or t is _list:
+            stack.extend((y, depth + 1) for y in (_tuple.__iter__ if t is _tuple else _list.__iter__)(x))
+            continue
+        if t is dict or t is _collections.OrderedDict:  # (a mesh's cached shape is an OrderedDict)
+            for k, y in dict.items(x):
+                stack.append((k, depth + 1))
+                stack.append((y, depth + 1))
+            continue
+        if t is _frozenset:
+            stack.extend((y, depth + 1) for y in _frozenset.__iter__(x))
+            continue
+        if t in _PLAIN_TYPES:
+            why = _unplain_values([x], _NO_FUNCTIONS)
+            if why:
+                return f"{what} holds {why}"
+            continue
+        if t is _COUNT and all(_type(y) is int for y in _COUNT.__reduce__(x)[1]):
+            continue
+        name = _type.__dict__["__name__"].__get__(t)
+        if t not in _JAX_CLASSES or _changed_class(t) or _is_code_like(x):
+            return f"{what} holds a {name!s:.60} object (JAX's objects hold JAX's own state)"
+        own = _OWN_DICT_OF.get(t)
+        if own is not None:
+            d = own.__get__(x)
+            if _type(d) is not dict:
+                return f"{what} holds a {name!s:.60} with a dict of another kind"
+            for k, y in _list(dict.items(d)):
+                if _type(k) is not _str or _hides_code(t, k):
+                    return f"{what} holds a {name!s:.60} whose own {k!s:.40} hides its class's"
+                if not (k == "__objclass__" and y is t):
+                    stack.append((y, depth + 1))
+        slots = _DEEP_SLOTS.get(t)
+        if slots is None:
+            slots = _DEEP_SLOTS[t] = _slot_readers(t)
+        for _, read in slots:
+            try:
+                stack.append((read(x), depth + 1))
+            except Exception:  # noqa: BLE001 (a slot not set)
+                continue
+        if _issubclass(t, _tuple):
+            stack.extend((y, depth + 1) for y in _tuple.__iter__(x))
+    return None
+
+
+def _NO_FUNCTIONS(code) -> bool:
+    return False
+
+
 def _own_dict_descriptor(t):
-    """The descriptor that reads the own dict of instances of ``t`` (no method of the object runs), or None."""
+    """The descriptor that reads the own dict of instances of ``t`` (no method of the object runs), or None.
+    A thread-local object's is the one of ``threading.local``'s C type: the current thread's dict (rv30 S: JAX's
+    source-info context keeps its state there; its subclass's own descriptor reads an empty dict)."""
+    if _issubclass(t, _THREAD_LOCAL):
+        return _LOCAL_DICT
     for c in _type.__dict__["__mro__"].__get__(t):
         d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
         if d is not None and _type(d).__name__ == "getset_descriptor":
@@ -1387,6 +1480,10 @@ _LO_OBJECTS = _tuple(o for o, _, _, _ in _LIBRARY_OBJECTS)
 _LO_DESCRIPTORS = _tuple(d for _, d, _, _ in _LIBRARY_OBJECTS)
 _LO_DICTS = _tuple(d for _, _, d, _ in _LIBRARY_OBJECTS)
 _LO_SIZES = _tuple(_len(s) for _, _, _, s in _LIBRARY_OBJECTS)
+_LO_OWNER = _tuple(i for i, (_, _, _, s) in enumerate(_LIBRARY_OBJECTS) for _ in s)
+_compress = __import__("itertools").compress
+_not = __import__("operator").not_
+_ne = __import__("operator").ne
 _LO_FLAT = (_tuple(d for _, _, d, s in _LIBRARY_OBJECTS for _ in s),
             _tuple(k for _, _, _, s in _LIBRARY_OBJECTS for k in s),
             _tuple(v for _, _, _, s in _LIBRARY_OBJECTS for v in s.values()))
@@ -1403,28 +1500,61 @@ def _library_objects_changed() -> str | None:
                 and all(map(_is, map(_call_get, _LO_DESCRIPTORS, _LO_OBJECTS), _LO_DICTS))
                 and all(map(_is, map(dict.get, _LO_FLAT[0], _LO_FLAT[1], _repeat(_MISSING)), _LO_FLAT[2]))):
             return None
-        for obj, desc, d, snap in _LIBRARY_OBJECTS:
-            live = desc.__get__(obj)
+        lives = _tuple(map(_call_get, _LO_DESCRIPTORS, _LO_OBJECTS))
+        which = _builtins.set(_compress(_LO_OWNER, map(_not, map(_is, map(dict.get, _LO_FLAT[0], _LO_FLAT[1],
+                                                                        _repeat(_MISSING)), _LO_FLAT[2]))))
+        which.update(_compress(_builtins.range(_len(lives)), map(_not, map(_is, lives, _LO_DICTS))))
+        which.update(_compress(_builtins.range(_len(lives)), map(_ne, map(_len, lives), _LO_SIZES)))
+        for i in _sorted(which):  # (in C above: which of them changed; each of those read below)
+            obj, desc, d, snap = _LIBRARY_OBJECTS[i]
+            live = lives[i]
+            if _type(live) is not dict:
+                return f"JAX's {_type.__dict__['__name__'].__get__(_type(obj))!s:.60} object (its dict replaced)"
             t = _type(obj)
             name = _type.__dict__["__name__"].__get__(t)
-            if _type(live) is not dict:
-                return f"JAX's {name!s:.60} object (its dict replaced)"
-            if live is d and _len(live) == _len(snap) and all(dict.get(live, k, _MISSING) is v for k, v in snap.items()):
-                continue
             for k, v in _list(dict.items(live)):
+                if _type(k) is not _str:  # (before any lookup: a key's own __hash__ and __eq__ would run here)
+                    return f"JAX's {name!s:.60} object (a key that is not a str stored on it)"
                 if dict.get(snap, k, _MISSING) is v:
                     continue
-                if _type(k) is not _str:
-                    return f"JAX's {name!s:.60} object (a key that is not a str stored on it)"
                 if _is_code_like(v):
                     return f"JAX's {name!s:.60} object (its {k!s:.40} set to a {_type(v).__name__!s:.40} since import)"
                 if k not in snap and _hides_code(t, k):
                     return f"JAX's {name!s:.60} object (its own {k!s:.40} hides its class's)"
-                if _type(v) not in _SIMPLE and not _library_type(_type(v)):
-                    return f"JAX's {name!s:.60} object (its {k!s:.40} set to a {_type(v).__name__!s:.40} object)"
+                why = _judge_deep(v, f"its {k!s:.40}")
+                if why:
+                    return f"JAX's {name!s:.60} object ({why})"
         return None
     except Exception:  # noqa: BLE001
         return "JAX's objects could not be read"
+
+
+def _rule_tables_changed() -> str | None:
+    """Which of JAX's rule tables had a rule for a primitive JAX had at import replaced or added since, or None
+    (rv30 R). Modules imported later register rules for their own new primitives (jax.experimental.sparse's):
+    those pass. Compared by identity first; never raises."""
+    try:
+        if all(map(_is, map(dict.get, _REGISTRY_FLAT[0], _REGISTRY_FLAT[1], _repeat(_MISSING)), _REGISTRY_FLAT[2])) \
+                and all(_len(r) == _len(snap) for r, snap in _REGISTRY_SNAPSHOT) \
+                and all(_id(t) in _REGISTRY_IDS or not t for d in _REGISTRY_TABLES for t in _list(dict.values(d))
+                        if _type(t) is dict):
+            return None
+        tables = [(r, snap) for r, snap in _REGISTRY_SNAPSHOT]
+        tables += [(t, {}) for d in _REGISTRY_TABLES for t in _list(dict.values(d))
+                   if _type(t) is dict and _id(t) not in _REGISTRY_IDS]
+        for r, snap in tables:
+            for k, v in _list(dict.items(r)):
+                kt = _type(k)
+                if kt not in _JAX_CLASSES or not _issubclass(kt, _Primitive) or _changed_class(kt):
+                    return (f"a rule table of JAX's keyed by a {_type.__dict__['__name__'].__get__(kt)!s:.60} object "
+                            f"(its keys are JAX's primitives)")
+                if dict.get(snap, k, _MISSING) is v:
+                    continue
+                if _id(k) in _OBJECT_SNAPSHOT:  # (a primitive JAX had at import: its rules are as imported)
+                    return f"JAX's rule for its primitive {_str_exact(k.name)!s:.40} (set since import)"
+        return None
+    except Exception:  # noqa: BLE001
+        return "JAX's rule tables could not be read"
 
 
 def _call_get(desc, obj):
@@ -1951,7 +2081,8 @@ class _Guard:
                                    f"answer's to change)")
                             violation(why, frame)
                             raise Forbidden(why)
-                    changed = _library_objects_changed() or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd))
+                    changed = (_library_objects_changed() or _rule_tables_changed()
+                               or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                     if changed is not None:  # (rv29a: what JAX's own objects hold, the trace it binds on among them)
                         why = (f"JAX's state changed under {_str_exact(code.co_qualname)}, which this test allows: "
                                f"{changed} (JAX's objects and traces are not the answer's to change)")
@@ -1964,7 +2095,7 @@ class _Guard:
                     target = _jitted_target(frame, allow)
                     if target is not None:
                         changed = (next((c for g in entries.get(target, ()) for c in (_reads_changed(g),) if c), None)
-                                   or _library_objects_changed()
+                                   or _library_objects_changed() or _rule_tables_changed()
                                    or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                         if changed is not None:  # (as the allowed function is entered: rv29a E3 ran norm jitted)
                             why = (f"library code or JAX's state changed under the compilation of a function the test "
@@ -2011,7 +2142,7 @@ class _Guard:
                                            f"answer's to change)")
                                     break
                             if why is None:
-                                changed = (_library_objects_changed()
+                                changed = (_library_objects_changed() or _rule_tables_changed()
                                            or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                                 if changed is not None:
                                     why = (f"JAX's state changed under {modes[-1][2]}, which this test allows: "

@@ -6,6 +6,7 @@ real exercises.
 """
 
 import functools
+import importlib
 import itertools
 import signal
 import subprocess
@@ -1931,3 +1932,44 @@ def test_what_jax_and_inspect_read_of_the_answers_function_and_jaxs_traces_and_o
         with forbid(jax.hessian, allow=[solver]):
             got = jax.grad(lambda b: solver(functools.partial(matvec, scale=2.0), b)[0].sum())(W)
         np.testing.assert_allclose(got, 1 / (2 * jnp.diag(H)), rtol=1e-6)
+
+
+def test_what_jaxs_objects_hold_and_its_rule_tables_are_as_jax_made_them(monkeypatch):
+    # rv30 S: a SourceInfo of JAX's stored in its source-info context, its traceback an object of the answer's
+    # whose __bool__ runs as the first primitive is bound; R: a rule registered for mul_p, before the test, in a
+    # platform's table JAX does not compile for (it widened norm's reach)
+    from jax._src import source_info_util as siu
+    from jax._src.interpreters import mlir
+
+    ran = []
+
+    class Traceback:
+        def __bool__(self):
+            ran.append(1)
+            return False
+
+    norm = jnp.linalg.norm
+
+    def carried():
+        before = siu._source_info_context.context
+        siu._source_info_context.context = siu.SourceInfo(Traceback(), before.name_stack)
+        try:
+            norm(W)
+        finally:
+            siu._source_info_context.context = before
+
+    msg = caught(carried, jax.hessian, allow=[norm])
+    assert msg is not None and "_SourceInfoContext object (its context holds a Traceback object" in msg, msg
+    table = mlir._platform_specific_lowerings.setdefault("oneapi", {})
+    monkeypatch.setitem(table, jax.lax.mul_p, functools.partial(jax.hessian, f))
+    msg = caught(lambda: norm(W), jax.hessian, allow=[norm])
+    assert msg is not None and "JAX's rule for its primitive mul (set since import)" in msg, msg
+    assert id(integrity._unwrap(jax.hessian).__code__) not in integrity._reach(jax.lax.mul_p)
+    monkeypatch.undo()
+
+    # honest: a module of JAX's imported after the check registers rules for its own new primitives
+    importlib.import_module("jax.experimental.sparse")
+
+    with forbid(jax.hessian, allow=[norm]):
+        got = integrity.concrete(jax.jit(lambda v: norm(v) * 2)(W))
+    np.testing.assert_allclose(got, 2 * np.linalg.norm(np.asarray(W)), rtol=1e-12)
