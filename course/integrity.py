@@ -1262,16 +1262,11 @@ def _judge_deep(v, what) -> str | None:
         name = _type.__dict__["__name__"].__get__(t)
         if t not in _JAX_CLASSES or _changed_class(t) or _is_code_like(x):
             return f"{what} holds a {name!s:.60} object (JAX's objects hold JAX's own state)"
-        own = _OWN_DICT_OF.get(t)
-        if own is not None:
-            d = own.__get__(x)
-            if _type(d) is not dict:
-                return f"{what} holds a {name!s:.60} with a dict of another kind"
-            for k, y in _list(dict.items(d)):
-                if _type(k) is not _str or _hides_code(t, k):
-                    return f"{what} holds a {name!s:.60} whose own {k!s:.40} hides its class's"
-                if not (k == "__objclass__" and y is t):
-                    stack.append((y, depth + 1))
+        if t in _OWN_DICT_OF:
+            items = _own_items(x, t)
+            if _type(items) is _str:
+                return f"{what} holds a {name!s:.60} {items}"
+            stack.extend((y, depth + 1) for k, y in items if not (k == "__objclass__" and y is t))
         slots = _DEEP_SLOTS.get(t)
         if slots is None:
             slots = _DEEP_SLOTS[t] = _slot_readers(t)
@@ -1312,17 +1307,29 @@ def _hides_code(t, k) -> bool:
     return False
 
 
+def _own_items(v, t):
+    """The (name, value) pairs of the own dict of a JAX object of class ``t`` (read by the dict's descriptor, no
+    method of the object runs), or a str: why that dict is not JAX's own (a dict of another kind, a key not a str,
+    a name that hides code its class defines, e.g. ``process_primitive`` stored on a trace, rv29a)."""
+    d = _OWN_DICT_OF[t].__get__(v)
+    if _type(d) is not dict:
+        return "with a dict of another kind"
+    items = _list(dict.items(d))
+    for k, _ in items:
+        if _type(k) is not _str:
+            return "with a key that is not a str"
+        if _hides_code(t, k):
+            return f"whose own {k!s:.40} hides its class's"
+    return items
+
+
 def _unplain_own_dict(v, vt, push, what, depth) -> str | None:
     """Why the own dict of a JAX object is not JAX's: a key not a str, a name that hides one of its class's
     methods (rv29a: ``process_primitive`` stored on a trace), a callable stored there, or a value not data."""
-    own = _OWN_DICT_OF[vt].__get__(v)
-    if _type(own) is not dict:
-        return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object with a dict of another kind"
-    for k, x in _list(dict.items(own)):
-        if _type(k) is not _str:
-            return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object with a key that is not a str"
-        if _hides_code(vt, k):
-            return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} whose own {k!s:.40} hides its class's"
+    items = _own_items(v, vt)
+    if _type(items) is _str:
+        return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object {items}"
+    for k, x in items:
         if k == "__objclass__" and x is vt and _isinstance(v, _Enum):  # (an enum member's class: its own)
             continue
         if _isinstance(x, _TRACE_BASE):
@@ -1422,14 +1429,11 @@ def _unplain_trace(tr, push, depth=0) -> str | None:
                 why = _judge_part(v, push, f"a {name!s:.60} whose {slot!s:.30}", depth + 1)
                 if why:
                     return why
-        own = _OWN_DICT_OF.get(t)
-        if own is not None:
-            d = own.__get__(tr)
-            if _type(d) is not dict:
-                return f"a {name!s:.60} with a dict of another kind"
-            for k, v in _list(dict.items(d)):
-                if _type(k) is not _str or _hides_code(t, k):
-                    return f"a {name!s:.60} whose own {k!s:.40} hides its class's (a method JAX calls on it)"
+        if t in _OWN_DICT_OF:
+            items = _own_items(tr, t)
+            if _type(items) is _str:
+                return f"a {name!s:.60} {items} (a method JAX calls on it)"
+            for k, v in items:
                 if _isinstance(v, _TRACE_BASE):
                     stack.append(v)
                     continue
