@@ -130,6 +130,9 @@ try:
     _importlib.import_module("lineax")
 except ImportError:  # (not installed: nothing of it to copy)
     pass
+# jax.experimental.jet's trace class and its rule table (jet_rules, keyed by JAX's primitives) are JAX's own: imported
+# here, so that an allowed function called under jet is read as under JAX's other transformations (rv30 left open)
+_importlib.import_module("jax.experimental.jet")
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -249,7 +252,8 @@ def _primitive_registries(outer=None) -> list:
     of such dicts (per-platform tables) go to ``outer``."""
     out = []
     for name in ("jax._src.interpreters.mlir", "jax._src.interpreters.ad", "jax._src.interpreters.batching",
-                 "jax._src.interpreters.partial_eval", "jax._src.dispatch", "jax._src.interpreters.pxla"):
+                 "jax._src.interpreters.partial_eval", "jax._src.dispatch", "jax._src.interpreters.pxla",
+                 "jax.experimental.jet"):
         mod = _sys.modules.get(name)
         if mod is None:
             continue
@@ -564,6 +568,20 @@ def _is_code_like(v) -> bool:
     """What a library's read of a class attribute can run: a callable, a descriptor, an iterator."""
     t = _type(v)
     return _callable(v) or _hasattr(t, "__get__") or _hasattr(t, "__next__")
+
+
+_INERT_CALL = __import__("contextlib").ContextDecorator.__call__
+
+
+def _jax_object_runs_code(v, t) -> bool:
+    """Whether an object of JAX's class ``t``, held by another of JAX's objects, can run code when JAX uses it:
+    code-like (_is_code_like), unless the only call its class has is contextlib's ContextDecorator's, which wraps
+    the function it is handed and runs nothing it holds (a Mesh, held by shard_map's trace: rv30 left open)."""
+    if not _is_code_like(v):
+        return False
+    if _hasattr(t, "__get__") or _hasattr(t, "__next__"):
+        return True
+    return _getattr(t, "__call__", None) is not _INERT_CALL
 
 
 def _added_matters(cls, k, v) -> bool:
@@ -1190,12 +1208,33 @@ def _unplain_instance(value, t, push=None) -> str | None:
     return None
 
 
-def _judge_part(v, push, what, depth=0) -> str | None:
+def _judge_part(v, push, what, depth=0, nest=0) -> str | None:
     """A value JAX's own objects hold (an aval's shape, a tracer's primal, an attribute stored on an array):
     plain data is handed to ``push`` to be judged as the rest; an object of a class of JAX's as imported,
     unchanged and not callable, is taken with its own dict judged (_unplain_own_dict), a frozenset of names as it
-    is; anything else is not JAX's."""
+    is; anything else is not JAX's. In a tuple, list, dict or NumPy array of objects that holds JAX's objects (a
+    mesh's devices and axis types, held by shard_map's trace), each of those is judged so, the rest pushed."""
     vt = _type(v)
+    if nest < 8 and (vt is _tuple or vt is _list or vt is dict or vt is _collections.OrderedDict
+                     or (vt is _ARRAY_TYPES[0] and v.dtype.kind == _OBJECT_DTYPE_KIND and v.size <= 4096)):
+        if vt is _tuple or vt is _list:
+            parts = _list((_tuple.__iter__ if vt is _tuple else _list.__iter__)(v))
+        elif vt is _ARRAY_TYPES[0]:
+            parts = _ARRAY_TYPES[0].tolist(_ARRAY_TYPES[0].ravel(v))
+        else:
+            parts = [y for kv in dict.items(v) for y in kv]
+        for x in parts:
+            xt = _type(x)
+            if xt in _PLAIN_TYPES or not (xt in _JAX_CLASSES or xt in _CONTAINERS
+                                          or (xt is _ARRAY_TYPES[0] and x.dtype.kind == _OBJECT_DTYPE_KIND)):
+                if push is not None:
+                    push(x)
+                continue
+            why = (_unplain_trace(x, push, depth) if _isinstance(x, _TRACE_BASE)
+                   else _judge_part(x, push, what, depth, nest + 1))
+            if why:
+                return why
+        return None
     if vt in _PLAIN_TYPES or vt in (_tuple, _list, dict):
         if push is not None:
             push(v)
@@ -1204,7 +1243,7 @@ def _judge_part(v, push, what, depth=0) -> str | None:
         return None
     if vt is _COUNT and all(_type(x) is int for x in _COUNT.__reduce__(v)[1]):  # (a JaxprTrace's counter)
         return None
-    if vt not in _JAX_CLASSES or _changed_class(vt) or _is_code_like(v):
+    if vt not in _JAX_CLASSES or _changed_class(vt) or _jax_object_runs_code(v, vt):
         return f"{what} is a {_type.__dict__['__name__'].__get__(vt)!s:.60} object (JAX's objects hold JAX's own state)"
     if depth < 4 and vt in _OWN_DICT_OF:  # (rv29a: what JAX reads of its own objects, a mesh's cached properties, an
         # AxisData's fields, is in their own dicts: no name of the class hidden there, and data as the rest)
@@ -1212,6 +1251,7 @@ def _judge_part(v, push, what, depth=0) -> str | None:
     return None
 
 
+_CONTAINERS = (_tuple, _list, dict, _collections.OrderedDict)
 _DEEP_SLOTS: dict = {}  # class -> its slots' readers (for _judge_deep)
 _THREAD_LOCAL = __import__("_thread")._local
 
@@ -1260,7 +1300,7 @@ def _judge_deep(v, what) -> str | None:
         if t is _COUNT and all(_type(y) is int for y in _COUNT.__reduce__(x)[1]):
             continue
         name = _type.__dict__["__name__"].__get__(t)
-        if t not in _JAX_CLASSES or _changed_class(t) or _is_code_like(x):
+        if t not in _JAX_CLASSES or _changed_class(t) or _jax_object_runs_code(x, t):
             return f"{what} holds a {name!s:.60} object (JAX's objects hold JAX's own state)"
         if t in _OWN_DICT_OF:
             items = _own_items(x, t)
