@@ -1215,17 +1215,19 @@ def _judge_part(v, push, what, depth=0, nest=0) -> str | None:
     is; anything else is not JAX's. In a tuple, list, dict or NumPy array of objects that holds JAX's objects (a
     mesh's devices and axis types, held by shard_map's trace), each of those is judged so, the rest pushed."""
     vt = _type(v)
-    if nest < 8 and (vt is _tuple or vt is _list or vt is dict or vt is _collections.OrderedDict
+    if nest < 8 and (vt in _HELD_CONTAINERS
                      or (vt is _ARRAY_TYPES[0] and v.dtype.kind == _OBJECT_DTYPE_KIND and v.size <= 4096)):
         if vt is _tuple or vt is _list:
             parts = _list((_tuple.__iter__ if vt is _tuple else _list.__iter__)(v))
+        elif vt is _builtins.set or vt is _frozenset:  # (a mesh's set of devices)
+            parts = _list((_builtins.set.__iter__ if vt is _builtins.set else _frozenset.__iter__)(v))
         elif vt is _ARRAY_TYPES[0]:
             parts = _ARRAY_TYPES[0].tolist(_ARRAY_TYPES[0].ravel(v))
         else:
             parts = [y for kv in dict.items(v) for y in kv]
         for x in parts:
             xt = _type(x)
-            if xt in _PLAIN_TYPES or not (xt in _JAX_CLASSES or xt in _CONTAINERS
+            if xt in _PLAIN_TYPES or not (xt in _JAX_CLASSES or xt in _HELD_CONTAINERS
                                           or (xt is _ARRAY_TYPES[0] and x.dtype.kind == _OBJECT_DTYPE_KIND)):
                 if push is not None:
                     push(x)
@@ -1251,7 +1253,7 @@ def _judge_part(v, push, what, depth=0, nest=0) -> str | None:
     return None
 
 
-_CONTAINERS = (_tuple, _list, dict, _collections.OrderedDict)
+_HELD_CONTAINERS = (_tuple, _list, dict, _collections.OrderedDict, _builtins.set, _frozenset)
 _DEEP_SLOTS: dict = {}  # class -> its slots' readers (for _judge_deep)
 _THREAD_LOCAL = __import__("_thread")._local
 
