@@ -133,6 +133,9 @@ except ImportError:  # (not installed: nothing of it to copy)
 # jax.experimental.jet's trace class and its rule table (jet_rules, keyed by JAX's primitives) are JAX's own: imported
 # here, so that an allowed function called under jet is read as under JAX's other transformations (rv30 left open)
 _importlib.import_module("jax.experimental.jet")
+# jax.experimental.key_reuse (jax.debug_key_reuse's checker) makes its named tuples' __new__ with eval, as a
+# "<string>" function that would pass for the answer's own code if it were made after the check (rv31a)
+_importlib.import_module("jax.experimental.key_reuse._core")
 _import_module = _importlib.import_module
 _isinstance = _builtins.isinstance
 _getattr = _builtins.getattr
@@ -160,14 +163,77 @@ _main_thread = _threading.main_thread
 WATCHED = ("jax", "numpy", "scipy", "gradtools", "optax", "sklearn", "course", "itertools", "math")
 
 
+_PJIT_TYPE = _type(_jax.jit(_builtins.abs))
+_PJIT_CACHE_MISS = _type.__dict__["__dict__"].__get__(_PJIT_TYPE)["_cache_miss"]
+_DISPATCHER_TYPE = _type(__import__("numpy").concatenate)
+_DISPATCHER_IMPL = _type.__dict__["__dict__"].__get__(_DISPATCHER_TYPE).get("_implementation")
+#: id -> (object, its __wrapped__ as imported, or None): filled once the library's namespaces are read (below)
+_WRAPPED_AT_IMPORT: dict = {}
+
+
+def _cell_named(f, name):
+    """The content of the closure cell ``name`` of function ``f`` (read through the function type's own
+    descriptors), or None."""
+    code = _FunctionType.__dict__["__code__"].__get__(f)
+    cells = _FunctionType.__dict__["__closure__"].__get__(f) or ()
+    names = code.co_freevars
+    if name not in names or _len(cells) != _len(names):
+        return None
+    try:
+        return cells[names.index(name)].cell_contents
+    except ValueError:  # (an empty cell)
+        return None
+
+
+def _jitted_function(obj):
+    """The function a jitted function of JAX's runs: read from the cache-miss closure JAX made for it (its
+    ``fun``), through api_boundary's wrapper, not from ``__wrapped__``, which anyone can set (rv31a A)."""
+    f = _PJIT_CACHE_MISS.__get__(obj)
+    for _ in range(4):
+        if _type(f) is not _FunctionType:
+            return None
+        inner = _cell_named(f, "fun")
+        if "jit_info" in _FunctionType.__dict__["__code__"].__get__(f).co_freevars:
+            return inner
+        f = inner
+    return None
+
+
+def _inner_of(obj):
+    """What the decorator ``obj`` runs, or None. A jitted function: the function JAX's jit holds; numpy's
+    dispatcher: its implementation (a C slot); an object the library held at import: its ``__wrapped__`` as
+    imported (rv31a W, B: ``np.linalg.norm.__wrapped__`` or ``jax.linear_transpose.__wrapped__`` set by the
+    answer moved what a test allowed or banned); one made since: a function's ``__wrapped__`` only if its closure
+    holds it (what it can call), another object's as it is."""
+    t = _type(obj)
+    if t is _PJIT_TYPE:
+        return _jitted_function(obj)
+    if t is _DISPATCHER_TYPE and _DISPATCHER_IMPL is not None:
+        return _DISPATCHER_IMPL.__get__(obj)
+    known = _WRAPPED_AT_IMPORT.get(_id(obj))
+    if known is not None and known[0] is obj:
+        return known[1]
+    inner = _getattr(obj, "__wrapped__", None)
+    if inner is not None and t is _FunctionType and _WRAPPED_AT_IMPORT:
+        cells = _FunctionType.__dict__["__closure__"].__get__(obj) or ()
+        held = []
+        for c in cells:
+            try:
+                held.append(c.cell_contents)
+            except ValueError:
+                continue
+        if not any(x is inner for x in held):
+            return None
+    return inner
+
+
 def _unwrap(obj):
-    """The innermost function behind decorators (``functools.wraps``, ``jax.jit``, numpy dispatch)."""
+    """The innermost function behind decorators (``functools.wraps``, ``jax.jit``, numpy dispatch): what each
+    runs (_inner_of), not what it says it wraps."""
     seen = set()
     while _id(obj) not in seen:
         seen.add(_id(obj))
-        inner = _getattr(obj, "__wrapped__", None)
-        if inner is None:
-            inner = _getattr(obj, "_implementation", None)  # numpy's array-function dispatcher
+        inner = _inner_of(obj)
         if inner is None or not _callable(inner):
             break
         obj = inner
@@ -253,7 +319,7 @@ def _primitive_registries(outer=None) -> list:
     out = []
     for name in ("jax._src.interpreters.mlir", "jax._src.interpreters.ad", "jax._src.interpreters.batching",
                  "jax._src.interpreters.partial_eval", "jax._src.dispatch", "jax._src.interpreters.pxla",
-                 "jax.experimental.jet"):
+                 "jax.experimental.jet", "jax.experimental.key_reuse._core"):
         mod = _sys.modules.get(name)
         if mod is None:
             continue
@@ -353,6 +419,32 @@ def _function_state(f):
 _MISSING = object()
 _GRADER_FUNCTIONS: dict = {}  # id -> the grader's functions met in the library's namespaces (left out of reaches)
 _CLASS_DICTS, _FUNCTION_STATE = _library_state()
+
+
+def _wrapped_at_import() -> dict:
+    """``{id(object): (object, its __wrapped__ or None)}`` for the callables the watched modules and their
+    classes hold as imported, down their chains of ``__wrapped__``: what _inner_of reads for them."""
+    out = {}
+    values = [v for _, space in _list(_MODULE_DICTS.values()) for v in _list(space.values())]
+    for _, space in _list(_CLASS_DICTS.values()):
+        for v in _list(space.values()):
+            values.append(_getattr(v, "__func__", v) if _isinstance(v, (staticmethod, classmethod)) else v)
+    for value in values:
+        for _ in range(8):
+            if _isinstance(value, (_ModuleType, type)) or not _callable(value) or _id(value) in out:
+                break
+            try:
+                inner = _getattr(value, "__wrapped__", None)
+            except Exception:  # noqa: BLE001
+                break
+            out[_id(value)] = (value, inner)
+            if inner is None:
+                break
+            value = inner
+    return out
+
+
+_WRAPPED_AT_IMPORT.update(_wrapped_at_import())
 _BUILTINS_DICT = _vars(_builtins)
 #: builtins an IPython kernel rebinds as it runs each cell (ipykernel's input forwarding, the display hooks)
 _KERNEL_BUILTINS = _frozenset({"input", "raw_input", "display", "get_ipython", "exit", "quit", "help", "copyright",
@@ -1291,8 +1383,14 @@ def _judge_deep(v, what) -> str | None:
                 stack.append((k, depth + 1))
                 stack.append((y, depth + 1))
             continue
-        if t is _frozenset:
-            stack.extend((y, depth + 1) for y in _frozenset.__iter__(x))
+        if t is _WEAKREF:  # (JAX's trace state refers to its trace weakly)
+            stack.append((_WEAKREF.__call__(x), depth + 1))
+            continue
+        if t is _frozenset or t is _builtins.set:  # (a mesh's set of devices)
+            stack.extend((y, depth + 1) for y in (_frozenset.__iter__ if t is _frozenset else _builtins.set.__iter__)(x))
+            continue
+        if t is _ARRAY_TYPES[0] and x.dtype.kind == _OBJECT_DTYPE_KIND and x.size <= 4096:  # (a mesh's devices)
+            stack.extend((y, depth + 1) for y in _ARRAY_TYPES[0].tolist(_ARRAY_TYPES[0].ravel(x)))
             continue
         if t in _PLAIN_TYPES:
             why = _unplain_values([x], _NO_FUNCTIONS)
@@ -1486,9 +1584,10 @@ def _unplain_trace(tr, push, depth=0) -> str | None:
 
 
 try:
-    from jax._src.core import trace_ctx as _TRACE_CTX
+    from jax._src.core import trace_ctx as _TRACE_CTX, trace_state as _TRACE_WEAK, \
+        trace_state_strong_ref as _TRACE_STRONG
 except ImportError:  # another JAX: the current trace is not read
-    _TRACE_CTX = None
+    _TRACE_CTX = _TRACE_WEAK = _TRACE_STRONG = None
 
 
 def _unplain_current_trace(foreign) -> str | None:
@@ -1580,6 +1679,64 @@ def _library_objects_changed() -> str | None:
         return None
     except Exception:  # noqa: BLE001
         return "JAX's objects could not be read"
+
+
+def _config_states() -> tuple:
+    """JAX's configuration states (jaxlib's C++ Config objects: every option of jax.config and the context
+    managers JAX keeps there, a mesh set with jax.set_mesh among them), with the class whose methods read them."""
+    cfg = _sys.modules.get("jax._src.config")
+    cls = _getattr(_getattr(cfg, "config_ext", None), "Config", None)
+    if cls is None:
+        return (), None, None
+    found = {}
+    for v in _list(_module_values(("jax",))) + _list(_getattr(cfg, "config_states", {}).values()):
+        if _isinstance(v, cls):
+            found[_id(v)] = v
+    return _tuple(found.values()), cls, cfg.config_ext.unset
+
+
+_CONFIG_STATES, _CONFIG_CLASS, _CONFIG_UNSET = _config_states()
+_CONFIG_READERS = ((_CONFIG_CLASS.get_global, _CONFIG_CLASS.get_local) if _CONFIG_CLASS is not None else ())
+_CONFIG_AT_IMPORT = _tuple(_tuple(map(r, _CONFIG_STATES)) for r in _CONFIG_READERS)
+_GRADTOOLS_TABLES = _tuple((name, k, v, dict(v) if _type(v) is dict else _list(v))
+                           for _, (mod, space) in _list(_MODULE_DICTS.items())
+                           for name in ((_getattr(mod, "__name__", "") or ""),)
+                           if name.split(".")[0] == "gradtools"
+                           for k, v in _list(space.items())
+                           if _type(v) in (dict, _list) and not (k.startswith("__") and k.endswith("__")))
+
+
+def _context_changed() -> str | None:
+    """What of the context JAX traces and compiles in holds something not data or JAX's own, or None (rv31a C:
+    a value of JAX's configuration, set through a state's own swap_local, an object of the answer's class whose
+    __hash__ ran the payload as JAX hashed the configuration into a cache key inside an allowed function): every
+    configuration state's global and thread-local value, the axis environment of the current trace, and the
+    tables gradtools' modules hold (rv31a A: an activation replaced in the table the test's models are built
+    from). Compared by identity first; never raises."""
+    try:
+        for read, before in _builtins.zip(_CONFIG_READERS, _CONFIG_AT_IMPORT):
+            now = _tuple(map(read, _CONFIG_STATES))
+            if all(map(_is, now, before)):
+                continue
+            for state, v, b in _builtins.zip(_CONFIG_STATES, now, before):
+                if v is b or v is _CONFIG_UNSET or state is _TRACE_STRONG:  # (the current trace: read as a trace,
+                    continue  # by _unplain_current_trace)
+                if state is _TRACE_WEAK:  # (a weak reference to the current trace, in JAX's cache keys)
+                    if v is None or (_type(v) is _WEAKREF and _WEAKREF.__call__(v) is _TRACE_CTX.trace):
+                        continue
+                    return "JAX's trace state (not a reference to the trace JAX binds on)"
+                why = _judge_deep(v, f"JAX's configuration {_str_exact(_getattr(state, 'name', '?'))!s:.50}")
+                if why:
+                    return why
+        for name, k, table, copy in _GRADTOOLS_TABLES:
+            same = (_type(table) is dict and dict.__len__(table) == _len(copy)
+                    and all(dict.get(table, key, _MISSING) is val for key, val in dict.items(copy))) or \
+                   (_type(table) is _list and _list.__len__(table) == _len(copy) and all(map(_is, table, copy)))
+            if not same:
+                return f"gradtools' table {name}.{_str_exact(k)!s:.40} (changed since import)"
+        return None
+    except Exception:  # noqa: BLE001
+        return "JAX's configuration could not be read"
 
 
 def _rule_tables_changed() -> str | None:
@@ -2134,7 +2291,7 @@ class _Guard:
                                    f"answer's to change)")
                             violation(why, frame)
                             raise Forbidden(why)
-                    changed = (_library_objects_changed() or _rule_tables_changed()
+                    changed = (_library_objects_changed() or _rule_tables_changed() or _context_changed()
                                or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                     if changed is not None:  # (rv29a: what JAX's own objects hold, the trace it binds on among them)
                         why = (f"JAX's state changed under {_str_exact(code.co_qualname)}, which this test allows: "
@@ -2148,7 +2305,7 @@ class _Guard:
                     target = _jitted_target(frame, allow)
                     if target is not None:
                         changed = (next((c for g in entries.get(target, ()) for c in (_reads_changed(g),) if c), None)
-                                   or _library_objects_changed() or _rule_tables_changed()
+                                   or _library_objects_changed() or _rule_tables_changed() or _context_changed()
                                    or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                         if changed is not None:  # (as the allowed function is entered: rv29a E3 ran norm jitted)
                             why = (f"library code or JAX's state changed under the compilation of a function the test "
@@ -2195,7 +2352,7 @@ class _Guard:
                                            f"answer's to change)")
                                     break
                             if why is None:
-                                changed = (_library_objects_changed() or _rule_tables_changed()
+                                changed = (_library_objects_changed() or _rule_tables_changed() or _context_changed()
                                            or _unplain_current_trace(lambda c: _is_foreign_code(c, cwd)))
                                 if changed is not None:
                                     why = (f"JAX's state changed under {modes[-1][2]}, which this test allows: "

@@ -2012,3 +2012,61 @@ def test_an_allowed_function_under_jet_or_shard_map_is_read_as_under_jax_s_other
     object.__setattr__(other, "__class__", MyMesh)  # (Mesh(...) makes a Mesh whatever the class)
     msg = caught(on_mesh(other), jax.hessian, allow=[norm])
     assert msg is not None and "MyMesh" in msg, msg
+
+
+def test_jax_s_configuration_and_what_decorators_run_are_read_as_they_are(monkeypatch):
+    # rv31a C: a value of JAX's configuration (a C++ config state, set through its own swap_local) that is an object
+    # of the answer's class, whose __hash__ runs the payload as JAX hashes the configuration into a cache key
+    from jax._src import config as jconfig
+
+    norm = jnp.linalg.norm
+    ran = []
+
+    class Key:
+        def __hash__(self):
+            ran.append(1)
+            return 0
+
+    state = jconfig.config_states["jax_random_seed_offset"]
+
+    def carried():
+        prev = state.swap_local(Key())
+        try:
+            norm(W)
+        finally:
+            state.swap_local(prev)
+
+    msg = caught(carried, jax.hessian, allow=[norm])
+    assert msg is not None and "JAX's configuration jax_random_seed_offset holds a Key object" in msg, msg
+
+    # honest: configuration changed the documented ways, a mesh set, the key-reuse checker on
+    mesh = jax.make_mesh((1,), ("x",))
+    with forbid(jax.hessian, allow=[norm]):
+        with jax.set_mesh(mesh), jax.default_matmul_precision("highest"), jax.numpy_dtype_promotion("strict"), \
+                jax.debug_key_reuse(True), jax.named_scope("honest"):
+            got = [norm(W), jax.jit(norm)(W), jax.vmap(norm, axis_name="i")(W[None])[0]]
+    np.testing.assert_allclose(got, [np.linalg.norm(np.asarray(W))] * 3, rtol=1e-12)
+
+    # rv31a W, B: __wrapped__ set on what a test allows (numpy's norm "wraps" numpy's svd) or bans
+    # (jax.linear_transpose "wraps" fftshift): what a decorator runs is read, not what it says it wraps
+    monkeypatch.setattr(np.linalg.norm, "__wrapped__", np.linalg.svd, raising=False)
+    msg = caught(lambda: np.linalg.svd(np.eye(2)), "numpy.linalg", allow=[np.linalg.norm])
+    assert msg is not None and "is not allowed here" in msg, msg
+    monkeypatch.setattr(jax.linear_transpose, "__wrapped__", jnp.fft.fftshift, raising=False)
+    msg = caught(lambda: jax.linear_transpose(lambda v: 2 * v, W)(W), jax.linear_transpose)
+    assert msg is not None and "jax.linear_transpose is not allowed here" in msg, msg
+    monkeypatch.undo()
+    for item in (jnp.linalg.norm, np.linalg.norm, jax.linear_transpose, jax.jit(jnp.tanh)):
+        assert not hasattr(integrity._unwrap(item), "__wrapped__") or integrity._unwrap(item) is item
+    jitted = jax.jit(jnp.tanh)
+    jitted.__wrapped__ = gt.fisher_matrix  # (rv31a A: a jitted function made since import)
+    assert integrity._unwrap(jitted) is integrity._unwrap(jnp.tanh)
+    wrapper = functools.wraps(gt.fisher_matrix)(lambda *a: jnp.tanh(*a))  # (it cannot call what it names)
+    assert integrity._unwrap(wrapper) is wrapper
+
+    # rv31a A: a table gradtools' modules hold, changed since import (the activations the test's models use)
+    import gradtools.problems as gp
+
+    monkeypatch.setitem(gp._ACTIVATIONS, "tanh", jax.jit(jnp.tanh))
+    msg = caught(lambda: norm(W), jax.hessian, allow=[norm])
+    assert msg is not None and "gradtools.problems._ACTIVATIONS (changed since import)" in msg, msg
