@@ -310,6 +310,8 @@ _STDLIB_READ = _frozenset({"functools", "operator", "itertools", "collections", 
                            "types", "inspect", "dataclasses", "typing", "enum", "abc", "copy", "numbers", "re",
                            "_functools", "_operator", "_collections", "_weakref"})
 _MODULE_DICTS = _module_dicts()
+_MODULES_AS_IMPORTED = {mod.__name__: mod for mod, _ in _list(_MODULE_DICTS.values())
+                        if _isinstance(_getattr(mod, "__name__", None), _str)}
 
 
 def _primitive_registries(outer=None) -> list:
@@ -730,9 +732,13 @@ def _reads_changed(function) -> str | None:
 
 
 def _resolve(item):
-    """An object for a banned item: a callable, a module, or a dotted name of either."""
+    """An object for a banned item: a callable, a module, or a dotted name of either, read from the modules as
+    imported where they were (a module or a name in one rebound since does not move what a test bans)."""
     if not _isinstance(item, _str):
         return item
+    known = _MODULES_AS_IMPORTED.get(item)
+    if known is not None:
+        return known
     try:
         return _import_module(item)
     except ImportError:
@@ -741,6 +747,9 @@ def _resolve(item):
     if not head:
         raise ValueError(f"forbid: cannot find {item!r}; give a dotted name such as 'jax.hessian' or the object")
     parent = _resolve(head)
+    entry = _MODULE_DICTS.get(_id(_vars(parent))) if _isinstance(parent, _ModuleType) else None
+    if entry is not None and entry[0] is parent and attr in entry[1]:
+        return entry[1][attr]
     if not _hasattr(parent, attr):
         raise ValueError(f"forbid: {head!r} has no attribute {attr!r}; give a dotted name such as 'jax.hessian'")
     return _getattr(parent, attr)

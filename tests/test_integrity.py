@@ -2064,6 +2064,15 @@ def test_jax_s_configuration_and_what_decorators_run_are_read_as_they_are(monkey
     wrapper = functools.wraps(gt.fisher_matrix)(lambda *a: jnp.tanh(*a))  # (it cannot call what it names)
     assert integrity._unwrap(wrapper) is wrapper
 
+    # a dotted name is read from the modules as imported (a module put in sys.modules in its place moves nothing)
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "jax.lax.linalg", types.ModuleType("jax.lax.linalg"))
+    msg = caught(lambda: jax.lax.linalg.cholesky(jnp.eye(2)), "jax.lax.linalg")
+    assert msg is not None and "is not allowed here" in msg, msg
+    monkeypatch.undo()
+
     # rv31a A: a table gradtools' modules hold, changed since import (the activations the test's models use)
     import gradtools.problems as gp
 
