@@ -1178,6 +1178,37 @@ _WRAPPED_KEY, _NO_KEYS = _frozenset({"__wrapped__"}), _frozenset()
 _DICT_OF = {t: t.__dict__["__dict__"] for t in (_FunctionType, _functools.partial)}
 
 
+_PJIT_KEYS = _frozenset({"__module__", "__name__", "__qualname__", "__doc__", "__annotations__", "__type_params__",
+                         "__wrapped__", "_fun", "_jit_info"})
+
+
+def _unplain_jitted(value) -> str | None:
+    """Why a jitted function handed to an allowed function is not just the function it runs under jit, or None:
+    its own dict holds only what jit's functools.wraps put there (plain names, its doc and annotations, the
+    function itself as __wrapped__ and _fun) and JAX's record of the jit's options."""
+    try:
+        own = _PJIT_TYPE.__dict__["__dict__"].__get__(value)
+        fun = _jitted_function(value)
+    except Exception:  # noqa: BLE001
+        return "a jitted function that could not be read"
+    if _type(own) is not dict or fun is None or not _builtins.set(dict.keys(own)) <= _PJIT_KEYS:
+        return "a jitted function with attributes of its own (an __array__ stored on it is called unseen)"
+    for k in ("__wrapped__", "_fun"):
+        if dict.get(own, k, fun) is not fun:
+            return f"a jitted function whose {k} is not the function it runs"
+    for k in ("__module__", "__name__", "__qualname__", "__doc__"):
+        if _type(dict.get(own, k)) not in (_str, _type(None)):
+            return f"a jitted function whose {k} is not a str"
+    info = dict.get(own, "_jit_info")
+    if info is not None and (_type(info) not in _JAX_CLASSES or _changed_class(_type(info))):
+        return "a jitted function whose options are not JAX's record of them"
+    for k in ("__annotations__", "__type_params__"):
+        why = _unplain_values([dict.get(own, k, ())], _NO_FUNCTIONS) if k in own else None
+        if why is not None:
+            return f"a jitted function whose {k} holds {why}"
+    return None
+
+
 def _object_dict(value):
     """The instance dict of a function, a partial or a jax Partial, read by its type's own descriptor (no
     method of the object runs), or None where it has none that can be read so."""
@@ -1961,6 +1992,13 @@ def _unplain_values(values, foreign) -> str | None:
                 return "a wrapped callable with attributes of its own (an __array__ stored on it is called unseen)"
             stack.append((dict.get(own, "fun"), depth + 1))
             continue
+        if t is _PJIT_TYPE:  # (rv31b: the answer's own function under @jax.jit, handed to cg): what it runs is
+            # judged as the rest (a function of the answer's, a partial of one), and nothing else is stored on it
+            why = _unplain_jitted(value)
+            if why is not None:
+                return why
+            stack.append((_jitted_function(value), depth + 1))
+            continue
         if t is _functools.partial or t is _JAX_PARTIAL or t is _FunctionType:
             # (an __array__ or __jax_array__ stored on the function or partial itself: numpy and JAX call it when
             # the allowed function converts what it is handed: rv23)
@@ -2524,10 +2562,12 @@ AUTODIFF = (
 )
 
 #: The course's own library and the JAX libraries installed with it (diffrax brings lineax and
-#: optimistix): each does a step of some exercise in one call (gradtools' curvature products and
-#: paths, optax's tree arithmetic and second-order products, lineax's Jacobian operators, diffrax's
-#: interpolations, optimistix's root finds). A test bans them all unless its statement hands one out.
-LIBRARIES = ("gradtools", "optax", "optimistix", "lineax", "diffrax")
+#: optimistix, all three built on equinox): each does a step of some exercise in one call (gradtools'
+#: curvature products and paths, optax's tree arithmetic and second-order products, lineax's Jacobian
+#: operators, diffrax's interpolations, optimistix's root finds, equinox's pytree arithmetic and its
+#: noinline, an operation that calls back into Python: rv31b). A test bans them all unless its
+#: statement hands one out.
+LIBRARIES = ("gradtools", "optax", "optimistix", "lineax", "diffrax", "equinox")
 
 _LIBRARY_TOPS = _frozenset({"builtins", "numpy", "jax", "jaxlib", "collections"})
 
@@ -2698,6 +2738,11 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
                 return where
         items = _tuple.__iter__(obj) if _issubclass(kind, _tuple) else _list.__iter__(obj)
         parts = (*[x for _, x in zip(range(64), items)],)
+    elif kind is dict:
+        parts = _tuple(y for kv in _list(dict.items(obj))[:64] for y in kv)
+    elif kind is _PYTREEDEF:  # (rv31b: a jax.tree_util.Partial's function is the treedef's node data)
+        data = obj.node_data()
+        parts = ((data[1],) if data is not None else ()) + _tuple(obj.children()[:64])
     elif kind in (property, staticmethod, classmethod):  # met on its own (a class's __dict__ = property(...))
         parts = (obj.fget, obj.fset, obj.fdel) if kind is property else (obj.__func__,)
     elif _issubclass(kind, type):
@@ -2747,6 +2792,9 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
             if where:
                 return where
     return None
+
+
+_PYTREEDEF = _type(_jax.tree_util.tree_structure(0))
 
 
 def _rule_registries() -> list:
@@ -2905,6 +2953,10 @@ def _foreign_code(prims, eqns=()) -> str | None:
 
 #: JAX's primitives when this module is imported (those its rule tables name), by id: (primitive, name).
 _PRIMITIVE_NAMES = {_id(p): (p, p.name) for _, table in _rule_registries() for p in _list(table)}
+#: The primitives JAX itself defines (those its modules hold as imported; not those another library, equinox's
+#: noinline among them, registered rules for in JAX's tables), by id.
+_JAX_PRIMITIVES = {_id(v): v for _, space in _list(_MODULE_DICTS.values()) for v in _list(space.values())
+                   if _isinstance(v, _Primitive)}
 
 
 def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | None = None,
@@ -2953,6 +3005,10 @@ def _trace(fn, *args, static_argnums=(), loops: bool = True, max_size: int | Non
     problem = _foreign_code(prims.values(), _walk(jaxpr))
     if problem:
         raise Forbidden(problem + why_text)
+    other = _sorted({_str_exact(p.name) for i, p in _list(prims.items()) if _JAX_PRIMITIVES.get(i) is not p})
+    if other:  # (rv31b: equinox's noinline, one operation that calls back into Python when the program runs)
+        raise Forbidden(f"the answer's program uses operations JAX does not define ({', '.join(other)[:200]}); it must "
+                        f"be made of JAX's own operations (jax.numpy, jax.lax).{why_text}")
     found = _sorted((names & CALLBACK_PRIMITIVES) | {_PRIMITIVE_NAMES[i][1] for i in prims if i in _PRIMITIVE_NAMES
                                                       and _PRIMITIVE_NAMES[i][1] in CALLBACK_PRIMITIVES})
     if found:

@@ -2079,3 +2079,25 @@ def test_jax_s_configuration_and_what_decorators_run_are_read_as_they_are(monkey
     monkeypatch.setitem(gp._ACTIVATIONS, "tanh", jax.jit(jnp.tanh))
     msg = caught(lambda: norm(W), jax.hessian, allow=[norm])
     assert msg is not None and "gradtools.problems._ACTIVATIONS (changed since import)" in msg, msg
+
+
+def test_a_traced_program_is_made_of_jax_s_own_operations(monkeypatch):
+    # rv31b N: equinox's noinline, one operation that calls back into Python as the program runs, its function
+    # hidden in a jax.tree_util.Partial (a treedef's node data): found there, and the operation is not JAX's
+    import equinox.internal as eqxi
+
+    fn = jax.tree_util.Partial(lambda p, v: jnp.sin(v) * 2.0, jnp.zeros(()))
+    wrapped = eqxi.noinline(fn)
+    with pytest.raises(Forbidden, match=r"holds its own code in an operation \(noinline static="):
+        traced(lambda v: wrapped(v), jnp.ones(3))
+    monkeypatch.setattr(integrity, "_foreign_code", lambda prims, eqns=(): None)  # (the next rule alone)
+    with pytest.raises(Forbidden, match=r"operations JAX does not define \(noinline\)"):
+        traced(lambda v: wrapped(v), jnp.ones(3))
+    monkeypatch.undo()
+    where = integrity._answer_code_in(jax.tree_util.tree_structure(fn))
+    assert where is not None and "<lambda>" in where, where
+    assert integrity._answer_code_in({"k": fn.func}) is not None
+    # JAX's own operations, a loop and a custom rule among them, pass
+    closed = traced(lambda v: jax.lax.fori_loop(0, 3, lambda i, a: jax.nn.relu(a) + jnp.linalg.norm(a), v),
+                    jnp.ones(3))
+    assert "scan" in {e.primitive.name for e in closed.jaxpr.eqns}
