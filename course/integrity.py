@@ -199,6 +199,20 @@ def _jitted_function(obj):
     return None
 
 
+def _own_dict_of(obj):
+    """The own dict of ``obj``, read by the descriptor its class's C type defines for it (none of its code
+    runs), or None."""
+    for c in _type.__dict__["__mro__"].__get__(_type(obj)):
+        d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
+        if d is not None and _type(d).__name__ == "getset_descriptor":
+            try:
+                own = d.__get__(obj)
+            except Exception:  # noqa: BLE001
+                return None
+            return own if _type(own) is dict else None
+    return None
+
+
 def _inner_of(obj):
     """What the decorator ``obj`` runs, or None. A jitted function: the function JAX's jit holds; numpy's
     dispatcher: its implementation (a C slot); an object the library held at import: its ``__wrapped__`` as
@@ -213,7 +227,8 @@ def _inner_of(obj):
     known = _WRAPPED_AT_IMPORT.get(_id(obj))
     if known is not None and known[0] is obj:
         return known[1]
-    inner = _getattr(obj, "__wrapped__", None)
+    own = _own_dict_of(obj)  # (no __getattribute__ of its class runs, equinox's among them)
+    inner = own.get("__wrapped__") if own is not None else None
     if inner is not None and t is _FunctionType and _WRAPPED_AT_IMPORT:
         cells = _FunctionType.__dict__["__closure__"].__get__(obj) or ()
         held = []
@@ -237,7 +252,7 @@ def _unwrap(obj):
         if inner is None or not _callable(inner):
             break
         obj = inner
-    if _isinstance(obj, _types.MethodType):
+    if _type(obj) is _types.MethodType:
         obj = obj.__func__
     return obj
 
@@ -820,34 +835,38 @@ class _Ban:
     def _add(self, obj, label, depth=0, home=None):
         """Ban ``obj``. Within a banned module or class (``home`` set), only what is defined in the
         same top-level package is banned: ``gradtools`` bans its own functions, not the JAX functions
-        or the namedtuple methods its namespace happens to hold."""
-        if _isinstance(obj, _ModuleType):
+        or the namedtuple methods its namespace happens to hold. What is read of the objects met runs
+        none of their code (read through the types' own descriptors: a ban made inside another check's
+        block, of a library whose classes read their attributes in Python, equinox's, ran that code)."""
+        t = _type(obj)
+        if _issubclass(t, _ModuleType):
             path = _getattr(obj, "__file__", None)
             if path:
                 package = _os.path.basename(path) == "__init__.py"
                 if package:
                     path = _os.path.dirname(path) + _os.sep
                 self.prefixes.append((path, label))
-                if not package and any(_getattr(_getattr(_unwrap(v), "__code__", None), "co_filename", None) == path
-                         for v in _list(_vars(obj).values())):
+                if not package and any(_getattr(_code_or_none(_unwrap(v)), "co_filename", None) == path
+                                       for v in _list(_vars(obj).values())):
                     # A file that defines functions (jax._src.interpreters.ad, jax.experimental.jet)
                     # is banned by its own code, not by the helpers it imports; a module that only
                     # re-exports (jax.numpy.linalg) bans what it exports, below.
                     return
             home = _home(obj.__name__)
             for value in _list(_vars(obj).values()):
-                if _isinstance(value, _ModuleType):
+                if _issubclass(_type(value), _ModuleType):
                     continue  # its own file is covered by the prefix when inside the package
                 if _callable(value) and depth < 1:
-                    self._add(value, f"{label}.{_getattr(value, '__name__', '?')}", depth + 1, home)
+                    self._add(value, f"{label}.{_name_of(value)}", depth + 1, home)
             return
-        if _isinstance(obj, type):
+        if _issubclass(t, type):
             found = False
-            home = home or _home(_getattr(obj, "__module__", "") or "")
-            for key, value in _list(_vars(obj).items()):
-                if _isinstance(value, (staticmethod, classmethod)):
+            space = _type.__dict__["__dict__"].__get__(obj)
+            home = home or _home(space.get("__module__", "") if _type(space.get("__module__")) is _str else "")
+            for key, value in _list(space.items()):
+                if _type(value) in (staticmethod, classmethod):
                     value = value.__func__
-                if _isinstance(value, _FunctionType):
+                if _type(value) is _FunctionType:
                     found = True
                     self._add(value, f"{label}.{key}", depth + 1, home)
             if not found and depth == 0:
@@ -855,7 +874,7 @@ class _Ban:
                                 "test at a size the forbidden route cannot finish instead (seconds=)")
             return
         f = _unwrap(obj)
-        if _isinstance(f, _FunctionType):
+        if _type(f) is _FunctionType:
             if home is not None and not f.__code__.co_filename.startswith(home):
                 return  # defined elsewhere: not what this ban is about
             self.functions.append((f, label))
@@ -865,17 +884,45 @@ class _Ban:
                 # is written alike in many places (JVPTrace's listcomps equal ones in custom_vjp.__call__).
                 if _len(code.co_code) >= _MIN_SIGNATURE and code.co_name not in _IDENTITY_ONLY:
                     self.signatures.setdefault(_signature(code), label)
-        elif _isinstance(f, _BuiltinType):
-            module = _getattr(f, "__module__", None) or ""
+        elif _type(f) is _BuiltinType:
+            module = f.__module__ or ""
             if home is None or _home(module) == home:
                 self.cfuncs[_id(f)] = label
         elif _callable(f):
-            call = _getattr(type(f), "__call__", None)
-            if _isinstance(call, _FunctionType):
+            call = _class_attribute(_type(f), "__call__")
+            if _type(call) is _FunctionType:
                 self._add(call, label, depth + 1, home)
             elif depth == 0:  # a C callable met while banning a whole module is covered by its files
-                raise TypeError(f"forbid: cannot recognise calls of {label} ({type(f).__name__}); "
+                raise TypeError(f"forbid: cannot recognise calls of {label} ({_type(f).__name__}); "
                                 "ban the Python function it runs instead")
+
+
+def _class_attribute(t, name):
+    """``name`` as class ``t`` and its bases define it (their own dicts, no metaclass's code), or None."""
+    for c in _type.__dict__["__mro__"].__get__(t):
+        space = _type.__dict__["__dict__"].__get__(c)
+        if name in space:
+            return space[name]
+    return None
+
+
+def _code_or_none(f):
+    return f.__code__ if _type(f) is _FunctionType else None
+
+
+def _name_of(value) -> str:
+    """The ``__name__`` of a function, class, builtin or decorated object (its own dict), read without running
+    any of its code; "?" where it has none so readable."""
+    t = _type(value)
+    if t is _FunctionType:
+        return value.__name__
+    if _issubclass(t, type):
+        return _type.__dict__["__name__"].__get__(value)
+    if t is _BuiltinType:
+        return value.__name__
+    own = _own_dict_of(value)
+    name = own.get("__name__") if own is not None else None
+    return name if _type(name) is _str else "?"
 
 
 def _home(module_name: str) -> str | None:
