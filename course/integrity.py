@@ -1249,10 +1249,54 @@ def _unplain_jitted(value) -> str | None:
     info = dict.get(own, "_jit_info")
     if info is not None and (_type(info) not in _JAX_CLASSES or _changed_class(_type(info))):
         return "a jitted function whose options are not JAX's record of them"
+    why = _unplain_jit_options(value, info)
+    if why is not None:
+        return why
     for k in ("__annotations__", "__type_params__"):
         why = _unplain_values([dict.get(own, k, ())], _NO_FUNCTIONS) if k in own else None
         if why is not None:
             return f"a jitted function whose {k} holds {why}"
+    return None
+
+
+_INSPECT = __import__("inspect")
+
+
+def _unplain_jit_options(value, info) -> str | None:
+    """Why the options JAX's compiled path reads of a jitted function handed over (the record its cache-miss
+    closure holds) are not plain, or None (rv32 J: an object of the answer's class as ``backend``, whose
+    ``__bool__`` JAX evaluates on every trace, carried the payload). An operator's jit sets no backend, device or
+    donation; the rest is data or JAX's own, its signature's defaults and annotations plain."""
+    try:
+        inner = _cell_named(_PJIT_CACHE_MISS.__get__(value), "fun")
+        cell = _cell_named(inner, "jit_info") if _type(inner) is _FunctionType else None
+    except Exception:  # noqa: BLE001
+        return "a jitted function whose options could not be read"
+    if cell is None or (info is not None and cell is not info) or _type(cell) not in _JAX_CLASSES:
+        return "a jitted function whose options are not JAX's record of them"
+    fields = dict(_builtins.zip(_type(cell)._fields, _tuple.__iter__(cell)))
+    for k in ("backend", "device"):
+        if fields.get(k) is not None:
+            return f"a jitted function with a {k} of its own (an operator's jit needs none)"
+    for k in ("donate_argnums", "donate_argnames"):
+        if fields.get(k, ()) != () or _type(fields.get(k, ())) is not _tuple:
+            return f"a jitted function that donates its arguments ({k})"
+    for k, v in _list(fields.items()):
+        if k == "fun_signature":
+            if v is None:
+                continue
+            if _type(v) is not _INSPECT.Signature:
+                return "a jitted function whose signature is not inspect's"
+            for prm in _list(v.parameters.values()):
+                if _type(prm) is not _INSPECT.Parameter:
+                    return "a jitted function whose signature is not inspect's"
+                for part in (prm.default, prm.annotation):
+                    if part is not _INSPECT.Parameter.empty and _unplain_values([part], _NO_FUNCTIONS):
+                        return "a jitted function whose signature holds what is not plain data"
+            continue
+        why = _judge_deep(v, f"a jitted function's option {_str_exact(k)!s:.40}")
+        if why:
+            return why
     return None
 
 
@@ -1469,6 +1513,12 @@ def _judge_deep(v, what) -> str | None:
             for k, y in dict.items(x):
                 stack.append((k, depth + 1))
                 stack.append((y, depth + 1))
+            continue
+        if t is _PYTREEDEF:  # (a jit's sharding structures: their node data is compared and hashed)
+            data = x.node_data()
+            if data is not None:
+                stack.append((data[1], depth + 1))
+            stack.extend((y, depth + 1) for y in x.children()[:64])
             continue
         if t is _WEAKREF:  # (JAX's trace state refers to its trace weakly)
             stack.append((_WEAKREF.__call__(x), depth + 1))
@@ -1793,6 +1843,45 @@ _GRADTOOLS_TABLES = _tuple((name, k, v, dict(v) if _type(v) is dict else _list(v
                            if _type(v) in (dict, _list) and not (k.startswith("__") and k.endswith("__")))
 
 
+def _jit_closures() -> tuple:
+    """For every jitted function the watched modules held at import: the closure cells of the cache-miss
+    functions JAX made for it (api_boundary's wrapper and cache_miss itself: its function and its options) with
+    their contents and the functions' code, as imported (rv32 K: norm's jit_info cell rewritten)."""
+    cells, contents, functions, codes = [], [], [], []
+    seen = _builtins.set()
+    for _, space in _list(_MODULE_DICTS.values()):
+        for v in _list(space.values()):
+            if _type(v) is not _PJIT_TYPE or _id(v) in seen:
+                continue
+            seen.add(_id(v))
+            try:
+                f = _PJIT_CACHE_MISS.__get__(v)
+            except Exception:  # noqa: BLE001
+                continue
+            for _ in range(3):
+                if _type(f) is not _FunctionType:
+                    break
+                functions.append(f)
+                codes.append(f.__code__)
+                nxt = None
+                for name, cell in _builtins.zip(f.__code__.co_freevars, f.__closure__ or ()):
+                    try:
+                        content = cell.cell_contents
+                    except ValueError:
+                        continue
+                    cells.append(cell)
+                    contents.append(content)
+                    if name == "fun" and _type(content) is _FunctionType and "jit_info" in content.__code__.co_freevars:
+                        nxt = content
+                f = nxt
+    return _tuple(cells), _tuple(contents), _tuple(functions), _tuple(codes)
+
+
+_JIT_CELLS, _JIT_CONTENTS, _JIT_FUNCTIONS, _JIT_CODES = _jit_closures()
+_CELL_CONTENTS = _types.CellType.__dict__["cell_contents"].__get__
+_FUNCTION_CODE = _FunctionType.__dict__["__code__"].__get__
+
+
 def _context_changed() -> str | None:
     """What of the context JAX traces and compiles in holds something not data or JAX's own, or None (rv31a C:
     a value of JAX's configuration, set through a state's own swap_local, an object of the answer's class whose
@@ -1815,6 +1904,9 @@ def _context_changed() -> str | None:
                 why = _judge_deep(v, f"JAX's configuration {_str_exact(_getattr(state, 'name', '?'))!s:.50}")
                 if why:
                     return why
+        if not (all(map(_is, map(_CELL_CONTENTS, _JIT_CELLS), _JIT_CONTENTS))
+                and all(map(_is, map(_FUNCTION_CODE, _JIT_FUNCTIONS), _JIT_CODES))):
+            return "a jitted function of JAX's whose compiled path was changed since import (its options or function)"
         for name, k, table, copy in _GRADTOOLS_TABLES:
             same = (_type(table) is dict and dict.__len__(table) == _len(copy)
                     and all(dict.get(table, key, _MISSING) is val for key, val in dict.items(copy))) or \
@@ -2825,14 +2917,17 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
         if kind in (_BuiltinType, _types.BuiltinMethodType, _types.WrapperDescriptorType, _types.MethodWrapperType,
                     _types.MethodDescriptorType):
             return None
-        fields = _getattr(obj, "__dict__", None)
+        # (read through the types' own descriptors: an object whose class reads attributes in Python, an equinox
+        # module a library's answer left in the kernel, ran that code inside the block)
+        fields = _own_dict_of(obj)
         if _callable(obj):  # a callable object: what it wraps
-            parts = ((fields.get("__wrapped__") if _type(fields) is dict else None),)
-        else:  # a record (jax's LoweringRuleEntry, a rule and its options): its fields
-            parts = _tuple(fields.values()) if _type(fields) is dict and _len(fields) <= 16 else ()
-            names = [n for klass in kind.__mro__ for n in _vars(klass).get("__slots__", ())
-                     if _type(n) is _str] + _list(_getattr(kind, "__dataclass_fields__", {}))
-            parts += _tuple(_getattr(obj, n, None) for n in names[:16])
+            parts = ((fields.get("__wrapped__") if fields is not None else None),)
+        else:  # a record (jax's LoweringRuleEntry, a rule and its options): its fields and slots
+            parts = _tuple(fields.values()) if fields is not None and _len(fields) <= 16 else ()
+            slots = _DEEP_SLOTS.get(kind)
+            if slots is None:
+                slots = _DEEP_SLOTS[kind] = _slot_readers(kind)
+            parts += _tuple(_slot_value(obj, read) for _, read in slots[:16])
     for part in parts:
         if part is not None and _type(part) not in (_str, int, float, complex, bytes, bool):
             where = _answer_code_in(part, seen, depth + 1)
@@ -2842,6 +2937,13 @@ def _answer_code_in(obj, seen=None, depth: int = 0) -> str | None:
 
 
 _PYTREEDEF = _type(_jax.tree_util.tree_structure(0))
+
+
+def _slot_value(obj, read):
+    try:
+        return read(obj)
+    except Exception:  # noqa: BLE001 (a slot not set, or one its class's descriptor does not read on this object)
+        return None
 
 
 def _rule_registries() -> list:
