@@ -218,7 +218,7 @@ def _inner_of(obj):
     dispatcher: its implementation (a C slot); an object the library held at import: its ``__wrapped__`` as
     imported (rv31a W, B: ``np.linalg.norm.__wrapped__`` or ``jax.linear_transpose.__wrapped__`` set by the
     answer moved what a test allowed or banned); one made since: a function's ``__wrapped__`` only if its closure
-    holds it (what it can call), another object's as it is."""
+    holds it in its closure or defaults (what it can call), another object's as it is."""
     t = _type(obj)
     if t is _PJIT_TYPE:
         return _jitted_function(obj)
@@ -231,8 +231,9 @@ def _inner_of(obj):
     inner = own.get("__wrapped__") if own is not None else None
     if inner is not None and t is _FunctionType and _WRAPPED_AT_IMPORT:
         cells = _FunctionType.__dict__["__closure__"].__get__(obj) or ()
-        held = []
-        for c in cells:
+        held = _list(_FunctionType.__dict__["__defaults__"].__get__(obj) or ())
+        held += _list((_FunctionType.__dict__["__kwdefaults__"].__get__(obj) or {}).values())  # (the grader's
+        for c in cells:  # guard wraps each answer function so, in a function holding it as a keyword default)
             try:
                 held.append(c.cell_contents)
             except ValueError:
