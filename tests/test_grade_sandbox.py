@@ -270,7 +270,12 @@ def test_without_the_sandbox_the_attacks_are_real(classroom, monkeypatch):
     root, solutions, folder = classroom
     report = _run(folder, solutions, "off", monkeypatch)
     totals = {route: report[f"cheat_{route}_01_tiny.ipynb"]["total"] for route in ROUTES}
-    assert totals == {"cwd": 0, "parents": 6, "checkout": 6, "others": 6, "proc": 6, "environ": 0}
+    # (the proc route takes the first answers it finds in another process's memory: with other tests' kernels
+    # running beside it (make test runs two workers) it can find another notebook's first and lose some points;
+    # that it scores at all is the attack being real)
+    proc = totals.pop("proc")
+    assert totals == {"cwd": 0, "parents": 6, "checkout": 6, "others": 6, "environ": 0}
+    assert proc > 0, report["cheat_proc_01_tiny.ipynb"]
     assert all(r["sandbox"] == "none" and any("no sandbox" in n for n in r["notes"]) for r in report.values())
 
 
