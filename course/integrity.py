@@ -199,18 +199,26 @@ def _jitted_function(obj):
     return None
 
 
+def _dict_getset(t):
+    """The C descriptor that reads the own dict of instances of ``t`` (the first in its MRO), or None."""
+    for c in _type.__dict__["__mro__"].__get__(t):
+        d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
+        if d is not None and _type(d).__name__ == "getset_descriptor":
+            return d
+    return None
+
+
 def _own_dict_of(obj):
     """The own dict of ``obj``, read by the descriptor its class's C type defines for it (none of its code
     runs), or None."""
-    for c in _type.__dict__["__mro__"].__get__(_type(obj)):
-        d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
-        if d is not None and _type(d).__name__ == "getset_descriptor":
-            try:
-                own = d.__get__(obj)
-            except Exception:  # noqa: BLE001
-                return None
-            return own if _type(own) is dict else None
-    return None
+    d = _dict_getset(_type(obj))
+    if d is None:
+        return None
+    try:
+        own = d.__get__(obj)
+    except Exception:  # noqa: BLE001
+        return None
+    return own if _type(own) is dict else None
 
 
 def _inner_of(obj):
@@ -1566,13 +1574,7 @@ def _own_dict_descriptor(t):
     """The descriptor that reads the own dict of instances of ``t`` (no method of the object runs), or None.
     A thread-local object's is the one of ``threading.local``'s C type: the current thread's dict (rv30 S: JAX's
     source-info context keeps its state there; its subclass's own descriptor reads an empty dict)."""
-    if _issubclass(t, _THREAD_LOCAL):
-        return _LOCAL_DICT
-    for c in _type.__dict__["__mro__"].__get__(t):
-        d = _type.__dict__["__dict__"].__get__(c).get("__dict__")
-        if d is not None and _type(d).__name__ == "getset_descriptor":
-            return d
-    return None
+    return _LOCAL_DICT if _issubclass(t, _THREAD_LOCAL) else _dict_getset(t)
 
 
 def _hides_code(t, k) -> bool:
